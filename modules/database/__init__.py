@@ -1,0 +1,1 @@
+"""The archive's metadata store: models and engine in ``models``, writes and reads in ``queries``."""

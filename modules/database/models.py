@@ -1,0 +1,356 @@
+"""The archive's tables, the engine and the unit of work (``session_scope``).
+
+The engine is built lazily from ``DATABASE_URL`` (default: an SQLite file under
+``./data/``) and can be switched at run time with :func:`configure`. SQLite is set
+up for many writers (WAL, busy timeout, ``BEGIN IMMEDIATE``) so that threads and
+processes sharing one archive never fail with "database is locked".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Dialect,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    sessionmaker,
+)
+from sqlalchemy.types import TypeDecorator
+
+from modules.backoff import Backoff
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DATABASE_URL = "sqlite:///data/draydog.sqlite3"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (never the machine's local time)."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A datetime stored as UTC and always read back UTC-aware, on SQLite too.
+
+    SQLite has no time zones, so values go in as naive UTC; a naive value handed to
+    this layer is taken to be UTC already.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: datetime | None, dialect: Dialect
+    ) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        aware = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+        aware = aware.astimezone(timezone.utc)
+        return aware.replace(tzinfo=None) if dialect.name == "sqlite" else aware
+
+    def process_result_value(
+        self, value: datetime | None, dialect: Dialect
+    ) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the archive's tables."""
+
+
+class DownloadRun(Base):
+    """One batch or run of the downloader with its statistics."""
+
+    __tablename__ = "download_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    terminal: Mapped[str] = mapped_column(String(64))
+    camera_id: Mapped[str] = mapped_column(String(64))
+    requested: Mapped[int] = mapped_column(Integer, default=0)
+    downloaded: Mapped[int] = mapped_column(Integer, default=0)
+    already_present: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    db_inserted: Mapped[int] = mapped_column(Integer, default=0)
+    db_duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    db_failed: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(32), default="running")
+
+
+class Image(Base):
+    """One archived picture: where it is on disk and what it shows."""
+
+    __tablename__ = "images"
+    __table_args__ = (
+        Index("ix_images_camera_timestamp", "camera_id", "timestamp"),
+        Index("ix_images_timestamp", "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    filepath: Mapped[str] = mapped_column(String(1024), unique=True, nullable=False)
+    camera_id: Mapped[str] = mapped_column(String(64))
+    terminal: Mapped[str] = mapped_column(String(64), default="apm")
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
+    file_size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    source_url: Mapped[str | None] = mapped_column(Text)
+    is_thumbnail: Mapped[bool] = mapped_column(Boolean, default=False)
+    downloaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("download_runs.id", ondelete="SET NULL"), nullable=True
+    )
+    processed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    def __repr__(self) -> str:
+        return f"Image(id={self.id!r}, filepath={self.filepath!r}, timestamp={self.timestamp!r})"
+
+
+class DayClaim(Base):
+    """A (terminal, stream, day) a worker has leased, so workers sharing a database split a range."""
+
+    __tablename__ = "day_claims"
+    __table_args__ = (UniqueConstraint("terminal", "camera_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    terminal: Mapped[str] = mapped_column(String(64))
+    camera_id: Mapped[str] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    worker: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+@dataclass
+class _State:
+    url: str | None = None
+    engine: Engine | None = None
+    factory: sessionmaker[Session] | None = None
+    retry: Backoff = Backoff(attempts=5, base_delay=0.2, max_delay=5.0)
+
+
+_state = _State()
+_lock = threading.RLock()
+
+
+def normalize_url(url: str) -> URL:
+    """Parse a database URL, mapping ``postgresql://`` to the psycopg 3 driver.
+
+    A malformed URL is a ValueError that says so, before anything connects.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ValueError(f"malformed database URL {url!r}") from exc
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def configure(
+    url: str | None = None,
+    *,
+    retry_attempts: int | None = None,
+    retry_delay: float | None = None,
+) -> None:
+    """Switch the database (``None`` keeps the current URL) and set the retry policy.
+
+    The old engine, if any, is disposed; the new one is built on first use.
+    """
+    new_url = None if url is None else normalize_url(url)
+    with _lock:
+        if retry_attempts is not None or retry_delay is not None:
+            _state.retry = Backoff(
+                attempts=(
+                    retry_attempts
+                    if retry_attempts is not None
+                    else _state.retry.attempts
+                ),
+                base_delay=(
+                    retry_delay if retry_delay is not None else _state.retry.base_delay
+                ),
+                max_delay=_state.retry.max_delay,
+            )
+        if new_url is not None:
+            if _state.engine is not None:
+                _state.engine.dispose()
+            _state.url = new_url.render_as_string(hide_password=False)
+            _state.engine = None
+            _state.factory = None
+
+
+def retry_policy() -> Backoff:
+    """The backoff that database writes use for transient errors."""
+    return _state.retry
+
+
+def database_url() -> str:
+    """The URL in use: the configured one, else ``DATABASE_URL``, else the SQLite default."""
+    return _state.url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def get_engine() -> Engine:
+    """The process-wide engine, created on first use with the schema in place."""
+    with _lock:
+        if _state.engine is None:
+            engine = _create_engine(database_url())
+            try:
+                _create_schema(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+            _state.engine = engine
+            _state.factory = sessionmaker(engine, expire_on_commit=False)
+        return _state.engine
+
+
+def init_db() -> None:
+    """Create the tables that are missing; safe to call any number of times."""
+    _create_schema(get_engine())
+
+
+def _create_schema(engine: Engine) -> None:
+    # Several processes may create the schema at once: the loser of that race sees
+    # "already exists" (or a unique violation in PostgreSQL's catalog) and looks again.
+    for attempt in range(3):
+        try:
+            Base.metadata.create_all(engine)
+            return
+        except DBAPIError as exc:
+            if attempt == 2 or not (is_transient_error(exc) or _is_schema_race(exc)):
+                raise
+            logger.debug("schema creation raced with another process: %s", exc.orig)
+
+
+def _is_schema_race(exc: DBAPIError) -> bool:
+    message = str(exc.orig).lower()
+    return "already exists" in message or "pg_type_typname_nsp_index" in message
+
+
+def _create_engine(url: str) -> Engine:
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    database = parsed.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        _ensure_default_folder(url, Path(database))
+    engine = create_engine(
+        parsed,
+        connect_args={
+            "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+            "check_same_thread": False,
+        },
+    )
+    event.listen(engine, "connect", _configure_sqlite_connection)
+    event.listen(engine, "begin", _begin_immediate)
+    return engine
+
+
+def _ensure_default_folder(url: str, database: Path) -> None:
+    """Create ``./data/`` for the default URL only: an explicit URL names a folder that must exist."""
+    if url == DEFAULT_DATABASE_URL:
+        database.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not pysqlite, emit BEGIN: required for SAVEPOINT and BEGIN IMMEDIATE.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
+        if mode and str(mode[0]).lower() != "wal":
+            logger.debug("SQLite journal mode is %s, not WAL", mode[0])
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def _begin_immediate(connection: Any) -> None:
+    # Take the write lock up front: a deferred transaction that reads and then writes
+    # cannot wait for a busy database and fails at once with "database is locked".
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def session_factory() -> sessionmaker[Session]:
+    """The sessionmaker bound to the current engine."""
+    get_engine()
+    assert _state.factory is not None
+    return _state.factory
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """One unit of work: commit on success, roll back and re-raise on any exception, always close."""
+    session = session_factory()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    """Whether retrying ``exc`` later could succeed: a busy or locked SQLite, a lost connection."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        message = str(exc.orig).lower()
+        transient_words = (
+            "database is locked",
+            "database is busy",
+            "connection refused",
+            "could not connect",
+            "server closed the connection",
+            "connection timed out",
+            "terminating connection",
+            "connection reset",
+            "deadlock detected",
+            "could not serialize",
+            "the database system is starting up",
+            "the database system is shutting down",
+            "consuming input failed",
+        )
+        return any(word in message for word in transient_words)
+    return False

@@ -1,0 +1,450 @@
+"""Writes and reads of the archive's metadata.
+
+Writes are idempotent on ``filepath``: ``INSERT ... ON CONFLICT (filepath) DO NOTHING``
+never raises for a duplicate and never aborts an outer transaction (which a failed
+statement would do on PostgreSQL). Batches go in chunks, each its own transaction or
+savepoint, so a failing chunk is rolled back alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Callable, TypeVar
+
+from sqlalchemy import Insert, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from modules.backoff import call_with_retries
+from modules.database.models import (
+    DownloadRun,
+    Image,
+    is_transient_error,
+    retry_policy,
+    session_scope,
+    utcnow,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_CHUNK_SIZE = 10_000
+IMAGE_FIELDS = frozenset(
+    {
+        "filepath",
+        "camera_id",
+        "timestamp",
+        "file_size",
+        "terminal",
+        "sha256",
+        "source_url",
+        "is_thumbnail",
+        "run_id",
+        "downloaded_at",
+    }
+)
+
+
+@dataclass
+class BatchResult:
+    """What a batch insert did: counts, the records that failed and the id of every stored path."""
+
+    inserted: int = 0
+    duplicates: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    ids: dict[str, int] = field(default_factory=dict)
+
+
+# --- writes -----------------------------------------------------------------
+
+
+def insert_image(
+    filepath: str,
+    camera_id: str,
+    timestamp: datetime | None = None,
+    file_size: int | None = None,
+    *,
+    terminal: str = "apm",
+    sha256: str | None = None,
+    source_url: str | None = None,
+    is_thumbnail: bool = False,
+    run_id: int | None = None,
+    session: Session | None = None,
+) -> int:
+    """Store one picture's metadata and return its id; a known filepath returns the existing id.
+
+    With ``session`` the row joins that session's transaction; without, it gets its
+    own ``session_scope`` and transient errors are retried with backoff. What is left
+    after the retries is raised: the caller decides.
+    """
+    record = _normalize_record(
+        {
+            "filepath": filepath,
+            "camera_id": camera_id,
+            "timestamp": timestamp,
+            "file_size": file_size,
+            "terminal": terminal,
+            "sha256": sha256,
+            "source_url": source_url,
+            "is_thumbnail": is_thumbnail,
+            "run_id": run_id,
+        }
+    )
+    if session is not None:
+        return _insert_one(session, record)
+
+    def write() -> int:
+        with session_scope() as own:
+            return _insert_one(own, record)
+
+    return _with_db_retries(write, f"insert of {filepath}")
+
+
+def _insert_one(session: Session, record: dict[str, Any]) -> int:
+    stmt = _insert_ignoring_duplicates(session).values(record).returning(Image.id)
+    new_id = session.execute(stmt).scalar_one_or_none()
+    if new_id is not None:
+        return int(new_id)
+    existing = session.execute(
+        select(Image.id).where(Image.filepath == record["filepath"])
+    ).scalar_one()
+    return int(existing)
+
+
+def insert_images(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    chunk_size: int = 500,
+    session: Session | None = None,
+) -> BatchResult:
+    """Store many pictures' metadata in chunks; duplicates are skipped and counted.
+
+    Without ``session`` each chunk is one transaction; with it, one SAVEPOINT inside
+    the caller's transaction. A chunk that still fails after the transient-error
+    retries is rolled back alone and its records land in ``failed``; the other chunks
+    carry on. Every record is checked before anything is written.
+    """
+    if not isinstance(chunk_size, int) or not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+        raise ValueError(
+            f"chunk_size must be between 1 and {MAX_CHUNK_SIZE}, not {chunk_size!r}"
+        )
+    result = BatchResult()
+    unique: dict[str, dict[str, Any]] = {}
+    for raw in records:
+        record = _normalize_record(raw)
+        if record["filepath"] in unique:
+            result.duplicates += 1
+        else:
+            unique[record["filepath"]] = record
+    rows = list(unique.values())
+    for start in range(0, len(rows), chunk_size):
+        chunk = rows[start : start + chunk_size]
+        try:
+            inserted, ids = _write_chunk(chunk, session)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"
+            logger.error("chunk of %d records failed: %s", len(chunk), reason)
+            result.failed.extend((row["filepath"], reason) for row in chunk)
+            continue
+        result.inserted += inserted
+        result.duplicates += len(chunk) - inserted
+        result.ids.update(ids)
+    return result
+
+
+def _write_chunk(
+    chunk: list[dict[str, Any]], session: Session | None
+) -> tuple[int, dict[str, int]]:
+    if session is None:
+
+        def in_transaction() -> tuple[int, dict[str, int]]:
+            with session_scope() as own:
+                return _insert_chunk(own, chunk)
+
+        return _with_db_retries(in_transaction, f"chunk of {len(chunk)} records")
+
+    def in_savepoint() -> tuple[int, dict[str, int]]:
+        with session.begin_nested():
+            return _insert_chunk(session, chunk)
+
+    return _with_db_retries(in_savepoint, f"chunk of {len(chunk)} records")
+
+
+def _insert_chunk(
+    session: Session, chunk: list[dict[str, Any]]
+) -> tuple[int, dict[str, int]]:
+    stmt = _insert_ignoring_duplicates(session).returning(Image.id, Image.filepath)
+    ids = {path: int(new_id) for new_id, path in session.execute(stmt, chunk)}
+    inserted = len(ids)
+    missing = [row["filepath"] for row in chunk if row["filepath"] not in ids]
+    if missing:
+        query = select(Image.filepath, Image.id).where(Image.filepath.in_(missing))
+        ids.update({path: int(old_id) for path, old_id in session.execute(query)})
+    return inserted, ids
+
+
+def _insert_ignoring_duplicates(session: Session) -> Insert:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(Image).on_conflict_do_nothing(
+            index_elements=["filepath"]
+        )
+    if dialect == "sqlite":
+        return sqlite.insert(Image).on_conflict_do_nothing(index_elements=["filepath"])
+    raise NotImplementedError(
+        f"database {dialect!r} is not supported (use SQLite or PostgreSQL)"
+    )
+
+
+def _normalize_record(raw: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(raw) - IMAGE_FIELDS
+    if unknown:
+        raise ValueError(f"unknown image fields: {sorted(unknown)}")
+    filepath = raw.get("filepath")
+    if not isinstance(filepath, str) or not filepath:
+        raise ValueError(f"filepath must be a non-empty string, not {filepath!r}")
+    camera_id = raw.get("camera_id")
+    if not isinstance(camera_id, str) or not camera_id:
+        raise ValueError(f"camera_id must be a non-empty string, not {camera_id!r}")
+    timestamp = raw.get("timestamp")
+    if timestamp is None:
+        timestamp = utcnow()
+    elif not isinstance(timestamp, datetime):
+        raise ValueError(f"timestamp must be a datetime, not {timestamp!r}")
+    elif timestamp.tzinfo is None:
+        timestamp = timestamp.replace(tzinfo=timezone.utc)
+    file_size = raw.get("file_size")
+    if file_size is not None and (not isinstance(file_size, int) or file_size < 0):
+        raise ValueError(f"file_size must be a non-negative int, not {file_size!r}")
+    return {
+        "filepath": filepath,
+        "camera_id": camera_id,
+        "terminal": raw.get("terminal") or "apm",
+        "timestamp": timestamp,
+        "file_size": file_size,
+        "sha256": raw.get("sha256"),
+        "source_url": raw.get("source_url"),
+        "is_thumbnail": bool(raw.get("is_thumbnail", False)),
+        "run_id": raw.get("run_id"),
+        "downloaded_at": raw.get("downloaded_at") or utcnow(),
+    }
+
+
+def _with_db_retries(operation: Callable[[], T], describe: str) -> T:
+    return call_with_retries(
+        operation, retry_policy(), is_transient_error, describe=describe
+    )
+
+
+# --- reads ------------------------------------------------------------------
+
+
+@contextmanager
+def _reading(session: Session | None) -> Iterator[Session]:
+    if session is not None:
+        yield session
+    else:
+        with session_scope() as own:
+            yield own
+
+
+def get_image_by_path(filepath: str, *, session: Session | None = None) -> Image | None:
+    """The picture stored at ``filepath``, or None."""
+    with _reading(session) as s:
+        return s.execute(
+            select(Image).where(Image.filepath == filepath)
+        ).scalar_one_or_none()
+
+
+def _image_filter(
+    camera_id: str | None,
+    terminal: str | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> list[Any]:
+    conditions: list[Any] = []
+    if camera_id is not None:
+        conditions.append(Image.camera_id == camera_id)
+    if terminal is not None:
+        conditions.append(Image.terminal == terminal)
+    if start is not None:
+        conditions.append(Image.timestamp >= start)
+    if end is not None:
+        conditions.append(Image.timestamp < end)
+    return conditions
+
+
+def list_images(
+    camera_id: str | None = None,
+    terminal: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int | None = None,
+    *,
+    session: Session | None = None,
+) -> list[Image]:
+    """Pictures ordered by capture time; ``start`` inclusive, ``end`` exclusive (naive means UTC)."""
+    query = (
+        select(Image)
+        .where(*_image_filter(camera_id, terminal, start, end))
+        .order_by(Image.timestamp, Image.id)
+        .limit(limit)
+    )
+    with _reading(session) as s:
+        return list(s.execute(query).scalars())
+
+
+def count_images(
+    camera_id: str | None = None,
+    terminal: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    *,
+    session: Session | None = None,
+) -> int:
+    """How many pictures match, with the filters of :func:`list_images`."""
+    query = select(func.count(Image.id)).where(
+        *_image_filter(camera_id, terminal, start, end)
+    )
+    with _reading(session) as s:
+        return int(s.execute(query).scalar_one())
+
+
+def get_unprocessed_images(
+    limit: int = 100, *, session: Session | None = None
+) -> list[Image]:
+    """The oldest pictures no pipeline has marked processed yet."""
+    query = (
+        select(Image)
+        .where(Image.processed.is_(False))
+        .order_by(Image.timestamp, Image.id)
+        .limit(limit)
+    )
+    with _reading(session) as s:
+        return list(s.execute(query).scalars())
+
+
+def mark_image_processed(image_id: int, *, session: Session | None = None) -> bool:
+    """Mark a picture processed; False when no picture has that id."""
+    with _reading(session) as s:
+        image = s.get(Image, image_id)
+        if image is None:
+            return False
+        image.processed = True
+        return True
+
+
+def known_filepaths(
+    filepaths: Sequence[str], *, session: Session | None = None
+) -> set[str]:
+    """Which of ``filepaths`` already have a row (looked up in slices, for long lists)."""
+    found: set[str] = set()
+    with _reading(session) as s:
+        for start in range(0, len(filepaths), 1000):
+            part = filepaths[start : start + 1000]
+            found.update(
+                s.execute(
+                    select(Image.filepath).where(Image.filepath.in_(part))
+                ).scalars()
+            )
+    return found
+
+
+@dataclass(frozen=True)
+class DailyCount:
+    """Pictures of one terminal, stream and UTC day."""
+
+    day: date
+    terminal: str
+    camera_id: str
+    pictures: int
+    thumbnails: int
+    bytes: int
+
+
+def daily_counts(*, session: Session | None = None) -> list[DailyCount]:
+    """Pictures per UTC day, terminal and stream, with thumbnails and bytes, oldest first."""
+    query = select(
+        Image.timestamp,
+        Image.terminal,
+        Image.camera_id,
+        Image.is_thumbnail,
+        Image.file_size,
+    ).order_by(Image.timestamp)
+    totals: dict[tuple[date, str, str], list[int]] = {}
+    with _reading(session) as s:
+        for stamp, terminal, camera_id, is_thumbnail, size in s.execute(
+            query
+        ).yield_per(5000):
+            entry = totals.setdefault((stamp.date(), terminal, camera_id), [0, 0, 0])
+            entry[0] += 1
+            entry[1] += int(bool(is_thumbnail))
+            entry[2] += int(size or 0)
+    return [
+        DailyCount(day, terminal, camera_id, *entry)
+        for (day, terminal, camera_id), entry in totals.items()
+    ]
+
+
+# --- download runs ------------------------------------------------------------
+
+RUN_COUNTERS = (
+    "requested",
+    "downloaded",
+    "already_present",
+    "failed",
+    "bytes",
+    "db_inserted",
+    "db_duplicates",
+    "db_failed",
+)
+
+
+def start_run(
+    terminal: str, camera_id: str, requested: int = 0, *, session: Session | None = None
+) -> DownloadRun:
+    """Open a DownloadRun row (status ``running``) and return it."""
+    run = DownloadRun(
+        terminal=terminal, camera_id=camera_id, requested=requested, status="running"
+    )
+    with _reading(session) as s:
+        s.add(run)
+        s.flush()
+    return run
+
+
+def finish_run(
+    run_id: int,
+    *,
+    status: str = "ok",
+    session: Session | None = None,
+    **counters: int,
+) -> DownloadRun:
+    """Close a DownloadRun with its statistics and status; unknown counters are a ValueError."""
+    unknown = set(counters) - set(RUN_COUNTERS)
+    if unknown:
+        raise ValueError(f"unknown run counters: {sorted(unknown)}")
+    with _reading(session) as s:
+        run = s.get(DownloadRun, run_id)
+        if run is None:
+            raise LookupError(f"no download run with id {run_id}")
+        for name, value in counters.items():
+            setattr(run, name, value)
+        run.status = status
+        run.finished_at = utcnow()
+        s.flush()
+        return run
+
+
+def recent_runs(
+    limit: int = 10, *, session: Session | None = None
+) -> list[DownloadRun]:
+    """The latest runs, newest first."""
+    query = select(DownloadRun).order_by(DownloadRun.id.desc()).limit(limit)
+    with _reading(session) as s:
+        return list(s.execute(query).scalars())
