@@ -67,7 +67,9 @@ def validate_name(value: object, kind: str = "name") -> str:
     if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
         raise InvalidName(f"invalid {kind} {value!r}: expected lowercase [a-z0-9_-]+")
     if value.endswith(THUMBNAIL_SUFFIX):
-        raise InvalidName(f"invalid {kind} {value!r}: may not end in {THUMBNAIL_SUFFIX!r}")
+        raise InvalidName(
+            f"invalid {kind} {value!r}: may not end in {THUMBNAIL_SUFFIX!r}"
+        )
     return value
 
 
@@ -80,7 +82,9 @@ def get_zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {name!r}") from exc
 
 
-def wall_clock_to_utc(wall: datetime, source_timezone: str = DEFAULT_TIMEZONE) -> datetime:
+def wall_clock_to_utc(
+    wall: datetime, source_timezone: str = DEFAULT_TIMEZONE
+) -> datetime:
     """Read a naive wall-clock time at the terminal as an aware UTC datetime.
 
     A wall time in the repeated autumn hour is taken as its first occurrence, one in
@@ -88,17 +92,23 @@ def wall_clock_to_utc(wall: datetime, source_timezone: str = DEFAULT_TIMEZONE) -
     """
     if wall.tzinfo is not None:
         return wall.astimezone(timezone.utc)
-    return wall.replace(tzinfo=get_zone(source_timezone), fold=0).astimezone(timezone.utc)
+    return wall.replace(tzinfo=get_zone(source_timezone), fold=0).astimezone(
+        timezone.utc
+    )
 
 
-def utc_to_wall_clock(moment: datetime, source_timezone: str = DEFAULT_TIMEZONE) -> datetime:
+def utc_to_wall_clock(
+    moment: datetime, source_timezone: str = DEFAULT_TIMEZONE
+) -> datetime:
     """An aware datetime as naive wall-clock time at the terminal; naive passes through."""
     if moment.tzinfo is None:
         return moment
     return moment.astimezone(get_zone(source_timezone)).replace(tzinfo=None, fold=0)
 
 
-def parse_wall_clock(value: str | datetime, source_timezone: str = DEFAULT_TIMEZONE) -> datetime:
+def parse_wall_clock(
+    value: str | datetime, source_timezone: str = DEFAULT_TIMEZONE
+) -> datetime:
     """A page timestamp (``2025-09-06T23:07:34`` or a datetime) as naive wall-clock time.
 
     Naive input already is wall-clock time at the terminal; aware input is converted.
@@ -112,7 +122,9 @@ def parse_wall_clock(value: str | datetime, source_timezone: str = DEFAULT_TIMEZ
             raise ValueError(f"not a timestamp: {value!r}") from exc
         wall = utc_to_wall_clock(wall, source_timezone)
     else:
-        raise TypeError(f"timestamp must be a str or datetime, not {type(value).__name__}")
+        raise TypeError(
+            f"timestamp must be a str or datetime, not {type(value).__name__}"
+        )
     return wall.replace(microsecond=0)
 
 
@@ -180,3 +192,22 @@ def build_image_url(
     suffix = THUMBNAIL_SUFFIX if thumbnail else ""
     stamp = wall.strftime("%Y-%m-%dT%H:%M:%S")
     return f"{cdn_url.rstrip('/')}/{terminal}/{day}/{wall.hour}/{stamp}-{stream}{suffix}.jpeg"
+
+
+def parse_day(value: str | date) -> date:
+    """A day as ``YYYY-MM-DD`` or a date (a datetime is not a day); ValueError otherwise."""
+    if isinstance(value, datetime):
+        raise ValueError(f"expected a day, not a datetime: {value!r}")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise ValueError(f"not a day (expected YYYY-MM-DD): {value!r}") from exc
+    raise ValueError(f"not a day: {value!r}")
+
+
+def terminal_today(source_timezone: str = DEFAULT_TIMEZONE) -> date:
+    """Today's date at the terminal, which is what decides whether a day is in the future."""
+    return datetime.now(get_zone(source_timezone)).date()

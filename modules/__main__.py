@@ -1,0 +1,7 @@
+"""``python -m modules`` runs the ``draydog`` command."""
+
+import sys
+
+from modules.cli import main
+
+sys.exit(main())

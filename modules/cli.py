@@ -1,0 +1,436 @@
+"""The ``draydog`` command: argument parsing, logging, progress and exit codes; no archiving logic.
+
+Exit status: 0 when everything went well, 1 when some pictures (or their rows)
+failed, 2 on bad usage, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any, NoReturn
+
+from modules.database import models, queries
+from modules.downloader.report import DownloadReport
+from modules.downloader.selenium_client import DrayDogDownloader, PictureOutcome
+from modules.downloader.urls import DEFAULT_TIMEZONE, parse_day, validate_name
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad input on the command line: one line on stderr and exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``draydog``."""
+    parser = _Parser(
+        prog="draydog", description="Archive DrayDog gate-camera pictures."
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="only errors and the summary"
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser
+    )
+
+    download = commands.add_parser(
+        "download", help="download days of pictures (the main job)"
+    )
+    when = download.add_mutually_exclusive_group(required=True)
+    when.add_argument("--date", help="one day, YYYY-MM-DD")
+    when.add_argument("--start", help="first day of a range, YYYY-MM-DD (with --end)")
+    download.add_argument("--end", help="last day of the range, inclusive")
+    download.add_argument(
+        "--stream", action="append", dest="streams", help="camera stream (repeatable)"
+    )
+    download.add_argument("--terminal", default="apm")
+    download.add_argument("--dir", default="data/images", help="archive folder")
+    _add_db(download)
+    download.add_argument(
+        "--workers", type=int, default=8, help="parallel downloads (1-64)"
+    )
+    download.add_argument(
+        "--batch-size", type=int, default=500, help="rows per transaction"
+    )
+    download.add_argument(
+        "--app-url",
+        default=os.environ.get("DRAYDOG_APP_URL", "https://app.draydog.com"),
+    )
+    download.add_argument(
+        "--cdn-url",
+        default=os.environ.get("DRAYDOG_CDN_URL", "https://cdn.draydog.com"),
+    )
+    download.add_argument(
+        "--timezone", default=DEFAULT_TIMEZONE, help="the terminal's zone"
+    )
+    download.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds per request"
+    )
+    download.add_argument("--chromium", help="path of the chromium binary")
+    download.add_argument("--chromedriver", help="path of chromedriver")
+    download.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="skip discovery: use --timestamps-file",
+    )
+    download.add_argument(
+        "--timestamps-file",
+        type=Path,
+        help="one ISO timestamp per line (with --no-browser)",
+    )
+    download.set_defaults(handler=_download)
+
+    demo = commands.add_parser(
+        "demo", help="an offline demo against the bundled replica"
+    )
+    demo.add_argument(
+        "--dir", help="archive folder (default: a fresh temporary folder)"
+    )
+    _add_db(demo)
+    demo.add_argument(
+        "--days", type=int, default=1, help="how many days, ending yesterday"
+    )
+    demo.set_defaults(handler=_demo)
+
+    reindex = commands.add_parser(
+        "reindex", help="insert the rows missing for an archive folder"
+    )
+    reindex.add_argument("--dir", required=True, help="archive folder")
+    _add_db(reindex)
+    reindex.add_argument("--timezone", default=DEFAULT_TIMEZONE)
+    reindex.add_argument("--cdn-url", default=os.environ.get("DRAYDOG_CDN_URL"))
+    reindex.set_defaults(handler=_reindex)
+
+    stats = commands.add_parser("stats", help="pictures per day and stream, last runs")
+    _add_db(stats)
+    stats.set_defaults(handler=_stats)
+
+    replica = commands.add_parser(
+        "replica", help="serve the replica site until interrupted"
+    )
+    replica.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    replica.set_defaults(handler=_replica)
+    return parser
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="database URL (default: $DATABASE_URL or ./data/)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``draydog``; return the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        _configure_logging(args.verbose, args.quiet)
+        _exit_cleanly_on_sigterm()
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
+    except UsageError as exc:
+        print(f"draydog: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("draydog: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    if verbose == 0 and not quiet:
+        level = logging.WARNING
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if verbose < 2:
+        logging.getLogger("urllib3").setLevel(logging.WARNING)
+        logging.getLogger("selenium").setLevel(logging.WARNING)
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """Let SIGTERM unwind like Ctrl-C, so ``.part`` files are removed on the way out."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _use_database(url: str | None) -> None:
+    if url is None:
+        return
+    try:
+        models.configure(url)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+# --- download -------------------------------------------------------------------
+
+
+def _download(args: argparse.Namespace) -> int:
+    streams = args.streams or ["in_gate"]
+    try:
+        for stream in streams:
+            validate_name(stream, "stream")
+        if args.start is not None and args.end is None:
+            raise UsageError("--start needs --end")
+        if args.date is not None and args.end is not None:
+            raise UsageError("--end goes with --start, not --date")
+        if args.no_browser != (args.timestamps_file is not None):
+            raise UsageError("--no-browser and --timestamps-file go together")
+        timestamps = _read_timestamps(args.timestamps_file) if args.no_browser else None
+        _use_database(args.db)
+        downloader = DrayDogDownloader(
+            download_dir=args.dir,
+            terminal=args.terminal,
+            app_url=args.app_url,
+            cdn_url=args.cdn_url,
+            timeout=args.timeout,
+            max_workers=args.workers,
+            batch_size=args.batch_size,
+            source_timezone=args.timezone,
+            chromium_path=args.chromium,
+            chromedriver_path=args.chromedriver,
+        )
+        with downloader:
+            first = args.date or args.start
+            days = downloader.checked_range(first, args.end or first)
+            if timestamps is not None:
+                if len(streams) != 1:
+                    raise UsageError("--timestamps-file takes exactly one --stream")
+                report = downloader.download_images_direct(
+                    streams[0],
+                    timestamps,
+                    progress=_progress(f"{streams[0]}", args.quiet),
+                )
+                rows = {(days[0], streams[0]): report}
+            else:
+                rows = _download_days(downloader, days, streams, args.quiet)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    _print_summary(rows)
+    return EXIT_OK if all(report.ok for report in rows.values()) else EXIT_FAILURES
+
+
+def _read_timestamps(path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _download_days(
+    downloader: DrayDogDownloader, days: list[date], streams: list[str], quiet: bool
+) -> dict[tuple[date, str], DownloadReport]:
+    reports: dict[tuple[date, str], DownloadReport] = {}
+    for day in days:
+        for stream in streams:
+            progress = _progress(f"{day} {stream}", quiet)
+            reports[(day, stream)] = downloader.download_day_safely(
+                day, stream, progress=progress
+            )
+            progress.close()
+            if not quiet and not _is_terminal(sys.stderr):
+                print(_one_line(day, stream, reports[(day, stream)]), flush=True)
+    return reports
+
+
+def _is_terminal(stream: IO[Any]) -> bool:
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+class _Progress:
+    """A tqdm bar on a terminal, nothing otherwise (plain lines are printed per day)."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self.label = label
+        self.bar: Any = None
+        self.enabled = enabled
+
+    def __call__(self, outcome: PictureOutcome, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.label, unit="pic", leave=True)
+        self.bar.update(1)
+        if outcome.status == "failed":
+            self.bar.set_postfix_str(f"last failure: {outcome.reason}", refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _progress(label: str, quiet: bool) -> _Progress:
+    return _Progress(label, enabled=not quiet and _is_terminal(sys.stderr))
+
+
+def _one_line(day: date, stream: str, report: DownloadReport) -> str:
+    if report.error:
+        return f"{day} {stream}: FAILED {report.error}"
+    return (
+        f"{day} {stream}: {report.requested} found, {report.downloaded} downloaded "
+        f"({report.thumbnails} thumbnails), {report.already_present} already present, "
+        f"{len(report.failed)} failed, {report.db_inserted} rows inserted, "
+        f"{report.db_failed} rows failed, {report.seconds:.1f}s"
+    )
+
+
+def _print_summary(reports: dict[tuple[date, str], DownloadReport]) -> None:
+    header = (
+        "day",
+        "stream",
+        "found",
+        "new",
+        "thumbs",
+        "present",
+        "failed",
+        "rows+",
+        "db fail",
+        "MB",
+    )
+    rows = [header]
+    for (day, stream), report in reports.items():
+        rows.append(
+            (
+                str(day),
+                stream,
+                str(report.requested),
+                str(report.downloaded),
+                str(report.thumbnails),
+                str(report.already_present),
+                str(len(report.failed)) if report.error is None else "day",
+                str(report.db_inserted),
+                str(report.db_failed),
+                f"{report.bytes / 1e6:.1f}",
+            )
+        )
+    _print_table(rows)
+    for (day, stream), report in reports.items():
+        for what, reason in report.failed[:5]:
+            print(f"  {day} {stream} {what}: {reason}")
+        if len(report.failed) > 5:
+            print(f"  {day} {stream}: ... and {len(report.failed) - 5} more failures")
+    if any(report.db_failed for report in reports.values()):
+        print(
+            "Some rows could not be written: run `draydog reindex --dir <archive>` later."
+        )
+
+
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths)))
+
+
+# --- demo, reindex, stats, replica --------------------------------------------------
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from modules.demo import run_demo
+
+    if not 1 <= args.days <= 31:
+        raise UsageError("--days must be from 1 to 31")
+    result = run_demo(args.dir, args.db, days=args.days, on_day=_demo_line(args.quiet))
+    _print_summary(result.reports)
+    print(f"Pictures: {result.archive}")
+    print(f"Database: {result.database_url}")
+    print(f"Rows in the database: {result.rows}")
+    return (
+        EXIT_OK
+        if all(report.ok for report in result.reports.values())
+        else EXIT_FAILURES
+    )
+
+
+def _demo_line(quiet: bool) -> Callable[[date, str, DownloadReport], None]:
+    def on_day(day: date, stream: str, report: DownloadReport) -> None:
+        if not quiet:
+            print(_one_line(day, stream, report), flush=True)
+
+    return on_day
+
+
+def _reindex(args: argparse.Namespace) -> int:
+    from modules.downloader.reindex import reindex_archive
+
+    _use_database(args.db)
+    try:
+        report = reindex_archive(
+            args.dir, source_timezone=args.timezone, cdn_url=args.cdn_url
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    except Exception as exc:
+        print(f"draydog: reindex failed: {exc}", file=sys.stderr)
+        return EXIT_FAILURES
+    print(
+        f"{report.scanned} pictures scanned, {report.missing} without a row, "
+        f"{report.inserted} inserted, {report.duplicates} already there, "
+        f"{len(report.failed)} failed"
+    )
+    return EXIT_OK if not report.failed else EXIT_FAILURES
+
+
+def _stats(args: argparse.Namespace) -> int:
+    _use_database(args.db)
+    try:
+        counts = queries.daily_counts()
+        runs = queries.recent_runs(5)
+    except Exception as exc:
+        print(f"draydog: cannot read the database: {exc}", file=sys.stderr)
+        return EXIT_FAILURES
+    rows = [("day (UTC)", "terminal", "stream", "pictures", "thumbs", "MB")]
+    for c in counts:
+        rows.append(
+            (
+                str(c.day),
+                c.terminal,
+                c.camera_id,
+                str(c.pictures),
+                str(c.thumbnails),
+                f"{c.bytes / 1e6:.1f}",
+            )
+        )
+    _print_table(rows)
+    total = sum(c.pictures for c in counts)
+    thumbs = sum(c.thumbnails for c in counts)
+    size = sum(c.bytes for c in counts)
+    print(f"Total: {total} pictures ({thumbs} thumbnails), {size / 1e6:.1f} MB")
+    if runs:
+        print("Last runs:")
+        for run in runs:
+            print(
+                f"  #{run.id} {run.started_at:%Y-%m-%d %H:%M:%S}Z {run.terminal} {run.camera_id}: "
+                f"{run.status}, {run.downloaded} downloaded, {run.already_present} present, "
+                f"{run.failed} failed, {run.db_failed} rows failed"
+            )
+    return EXIT_OK
+
+
+def _replica(args: argparse.Namespace) -> int:
+    from modules.replica.__main__ import main as replica_main
+
+    return replica_main(["--port", str(args.port)])

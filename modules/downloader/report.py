@@ -1,0 +1,36 @@
+"""What one download call did, in numbers a run summary and the database can use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DownloadReport:
+    """The outcome of downloading one stream's pictures (usually one day).
+
+    ``downloaded`` counts pictures fetched now (thumbnails included), ``thumbnails``
+    those of them that are thumbnails, ``already_present`` those found complete on
+    disk. ``db_failed`` counts records whose row could not be written: their files
+    are kept and ``draydog reindex`` (or the next run) recovers them.
+    """
+
+    files: list[str] = field(default_factory=list)
+    downloaded: int = 0
+    already_present: int = 0
+    thumbnails: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    bytes: int = 0
+    db_inserted: int = 0
+    db_duplicates: int = 0
+    db_failed: int = 0
+    seconds: float = 0.0
+    requested: int = 0
+    run_id: int | None = None
+    error: str | None = None
+    """Why the whole call failed (discovery for the day, say), else None."""
+
+    @property
+    def ok(self) -> bool:
+        """Every picture was had and recorded."""
+        return self.error is None and not self.failed and self.db_failed == 0

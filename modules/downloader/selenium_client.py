@@ -1,0 +1,559 @@
+"""DrayDogDownloader: the facade that ties discovery, fetching, the archive and the database.
+
+Pictures are found in the browser, fetched over HTTP, stored under the archive
+layout and recorded in the database. The database is a record of the disk, never
+its master: a failed write is counted and logged, the file stays, and the next run
+(or ``draydog reindex``) writes the row.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import requests
+
+from modules.backoff import Backoff
+from modules.database import queries
+from modules.downloader.archive import file_name, picture_path, remove_stale_parts
+from modules.downloader.fetch import (
+    FetchError,
+    NotFound,
+    PictureFetcher,
+    check_url,
+    new_http_session,
+    sha256_of,
+)
+from modules.downloader.report import DownloadReport
+from modules.downloader.urls import (
+    DEFAULT_TIMEZONE,
+    InvalidImageURL,
+    build_image_url,
+    get_zone,
+    parse_day,
+    parse_image_url,
+    parse_wall_clock,
+    terminal_today,
+    validate_name,
+    wall_clock_to_utc,
+)
+
+if TYPE_CHECKING:
+    from modules.downloader.discovery import BrowserDiscovery
+
+logger = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+MAX_WORKERS = 64
+MAX_BATCH_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class PictureOutcome:
+    """What happened to one picture of a batch (handed to progress callbacks)."""
+
+    wall_time: datetime
+    status: str
+    """``downloaded``, ``present`` or ``failed``."""
+    url: str
+    path: Path | None = None
+    size: int = 0
+    sha256: str | None = None
+    is_thumbnail: bool = False
+    reason: str | None = None
+
+
+ProgressCallback = Callable[[PictureOutcome, int, int], None]
+"""Called as each picture finishes with its outcome, how many are done and how many there are."""
+
+
+class DrayDogDownloader:
+    """Finds a day's gate-camera pictures, downloads them and records their metadata.
+
+    Use it as a context manager, or call :meth:`close`, to release the browser and
+    the HTTP session it created (a session handed in stays the caller's).
+    """
+
+    def __init__(
+        self,
+        download_dir: str | Path = "data/images",
+        terminal: str = "apm",
+        app_url: str = "https://app.draydog.com",
+        cdn_url: str = "https://cdn.draydog.com",
+        headless: bool = True,
+        max_retries: int = 3,
+        retry_delay: float = 1.0,
+        timeout: float = 30,
+        max_workers: int = 8,
+        batch_size: int = 500,
+        source_timezone: str = DEFAULT_TIMEZONE,
+        persist: bool = True,
+        max_image_bytes: int = 20 * MiB,
+        http_session: requests.Session | None = None,
+        chromium_path: str | None = None,
+        chromedriver_path: str | None = None,
+    ) -> None:
+        self.terminal = validate_name(terminal, "terminal")
+        _check_range("max_workers", max_workers, 1, MAX_WORKERS)
+        _check_range("batch_size", batch_size, 1, MAX_BATCH_SIZE)
+        _check_range("max_retries", max_retries, 0, 20)
+        if timeout <= 0 or retry_delay < 0 or max_image_bytes <= 0:
+            raise ValueError(
+                "timeout and max_image_bytes must be positive, retry_delay not negative"
+            )
+        get_zone(source_timezone)
+        self.app_url = _base_url(app_url, "app_url")
+        self.cdn_url = _base_url(cdn_url, "cdn_url")
+        self.download_dir = Path(download_dir)
+        self.headless = headless
+        self.timeout = timeout
+        self.max_workers = max_workers
+        self.batch_size = batch_size
+        self.source_timezone = source_timezone
+        self.persist = persist
+        self.chromium_path = chromium_path
+        self.chromedriver_path = chromedriver_path
+        self.db_failures = 0
+        self._owns_session = http_session is None
+        self.http = http_session or new_http_session(max_workers)
+        self.fetcher = PictureFetcher(
+            self.http,
+            allowed_netloc=urlsplit(self.cdn_url).netloc,
+            backoff=Backoff(attempts=max_retries + 1, base_delay=retry_delay),
+            timeout=timeout,
+            max_bytes=max_image_bytes,
+        )
+        self._discovery: BrowserDiscovery | None = None
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def close(self) -> None:
+        """Quit the browser if one was started and close the HTTP session if it is ours."""
+        if self._discovery is not None:
+            self._discovery.close()
+            self._discovery = None
+        if self._owns_session:
+            self.http.close()
+
+    def __enter__(self) -> DrayDogDownloader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- discovery ---------------------------------------------------------------
+
+    def _browser(self) -> BrowserDiscovery:
+        from modules.downloader.discovery import BrowserDiscovery
+
+        if self._discovery is None:
+            self._discovery = BrowserDiscovery(
+                self.app_url,
+                self.cdn_url,
+                self.terminal,
+                headless=self.headless,
+                timeout=self.timeout,
+                chromium_path=self.chromium_path,
+                chromedriver_path=self.chromedriver_path,
+                source_timezone=self.source_timezone,
+            )
+        return self._discovery
+
+    def get_timestamps_for_date(
+        self, date: str | date, stream_name: str = "in_gate"
+    ) -> list[str]:
+        """The day's History timestamps (ISO wall-clock strings), found in headless Chromium."""
+        day = self._checked_day(date)
+        validate_name(stream_name, "stream")
+        result = self._browser().timestamps_for_date(day, stream_name)
+        return list(result.timestamps)
+
+    def download_date(
+        self,
+        date: str | date,
+        stream_name: str = "in_gate",
+        *,
+        save_dir: str | Path | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> DownloadReport:
+        """Discover a day's pictures, then download and record them."""
+        timestamps = self.get_timestamps_for_date(date, stream_name)
+        return self.download_images_direct(
+            stream_name, timestamps, save_dir=save_dir, progress=progress
+        )
+
+    def download_date_range(
+        self,
+        start: str | date,
+        end: str | date,
+        streams: Sequence[str] = ("in_gate",),
+        *,
+        progress: ProgressCallback | None = None,
+        on_day: Callable[[date, str, DownloadReport], None] | None = None,
+    ) -> dict[tuple[date, str], DownloadReport]:
+        """Every day from ``start`` to ``end`` (inclusive) for each stream; a failing day is reported and the range goes on."""
+        days = self.checked_range(start, end)
+        for stream in streams:
+            validate_name(stream, "stream")
+        reports: dict[tuple[date, str], DownloadReport] = {}
+        for day in days:
+            for stream in streams:
+                report = self.download_day_safely(day, stream, progress=progress)
+                reports[(day, stream)] = report
+                if on_day is not None:
+                    on_day(day, stream, report)
+        return reports
+
+    def download_day_safely(
+        self, day: date, stream: str, *, progress: ProgressCallback | None = None
+    ) -> DownloadReport:
+        """:meth:`download_date`, with a failure of the day turned into a report that says why."""
+        started = time.monotonic()
+        try:
+            return self.download_date(day, stream, progress=progress)
+        except Exception as exc:
+            logger.error("%s %s %s failed: %s", self.terminal, stream, day, exc)
+            return DownloadReport(
+                failed=[(day.isoformat(), str(exc))],
+                error=f"{type(exc).__name__}: {exc}",
+                seconds=time.monotonic() - started,
+            )
+
+    def checked_range(self, start: str | date, end: str | date) -> list[date]:
+        """The days from ``start`` to ``end`` inclusive; reversed or future ranges are a ValueError."""
+        first, last = self._checked_day(start), self._checked_day(end)
+        if last < first:
+            raise ValueError(f"reversed range: {first} is after {last}")
+        return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+    def _checked_day(self, value: str | date) -> date:
+        day = parse_day(value)
+        today = terminal_today(self.source_timezone)
+        if day > today:
+            raise ValueError(
+                f"{day} is in the future (today at the terminal is {today})"
+            )
+        return day
+
+    # --- one picture ---------------------------------------------------------------
+
+    def download_image(
+        self, url: str, save_dir: str | Path, stream_name: str = "unknown"
+    ) -> str | None:
+        """Download one picture URL into ``save_dir`` and record it; the saved path, or None.
+
+        Only URLs on the configured CDN host are fetched: anything else is a
+        ValueError, as is a URL of another stream than ``stream_name`` (``unknown``
+        takes the URL's). A database failure is logged and counted, never raised.
+        """
+        check_url(url, urlsplit(self.cdn_url).netloc)
+        ref = parse_image_url(url, self.source_timezone)
+        if stream_name != "unknown":
+            validate_name(stream_name, "stream")
+            if ref.stream != stream_name:
+                raise ValueError(
+                    f"URL is of stream {ref.stream!r}, not {stream_name!r}: {url}"
+                )
+        destination = Path(save_dir) / file_name(
+            ref.stream, ref.local_time, ref.is_thumbnail
+        )
+        outcome = self._obtain(url, destination, ref.local_time, ref.is_thumbnail)
+        if outcome.status == "failed" or outcome.path is None:
+            logger.warning("could not download %s: %s", url, outcome.reason)
+            return None
+        saved = str(outcome.path.resolve())
+        if self.persist:
+            try:
+                image_id = queries.insert_image(
+                    filepath=saved,
+                    camera_id=ref.stream,
+                    timestamp=ref.timestamp,
+                    file_size=outcome.size,
+                    terminal=ref.terminal,
+                    sha256=outcome.sha256,
+                    source_url=url,
+                    is_thumbnail=ref.is_thumbnail,
+                )
+                logger.info("saved %s to the database with id %d", saved, image_id)
+            except Exception as exc:
+                self.db_failures += 1
+                logger.error("failed to save %s to the database: %s", saved, exc)
+        return saved
+
+    def _obtain(
+        self, url: str, destination: Path, wall_time: datetime, is_thumbnail: bool
+    ) -> PictureOutcome:
+        """The picture at ``destination``: already complete there, or fetched now."""
+        if destination.is_file():
+            return PictureOutcome(
+                wall_time,
+                "present",
+                url,
+                destination,
+                destination.stat().st_size,
+                sha256_of(destination),
+                is_thumbnail,
+            )
+        fetched = self.fetcher.fetch(url, destination)
+        return PictureOutcome(
+            wall_time,
+            "downloaded",
+            url,
+            fetched.path,
+            fetched.size,
+            fetched.sha256,
+            is_thumbnail,
+        )
+
+    def _extract_timestamp_from_url(self, url: str) -> datetime:
+        """The capture time a picture URL carries, timezone-aware UTC.
+
+        A URL that cannot be parsed falls back to the current UTC time with a warning,
+        as the original plan asks; never the machine's local time.
+        """
+        try:
+            return parse_image_url(url, self.source_timezone).timestamp
+        except InvalidImageURL as exc:
+            logger.warning(
+                "no timestamp in %s (%s): using the current UTC time", url, exc
+            )
+            return datetime.now(timezone.utc)
+
+    # --- a batch ------------------------------------------------------------------------
+
+    def download_images_direct(
+        self,
+        stream_name: str,
+        timestamps: Iterable[str | datetime],
+        *,
+        save_dir: str | Path | None = None,
+        max_images: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> DownloadReport:
+        """Download the pictures of ``stream_name`` at ``timestamps`` and record them all.
+
+        Timestamps are the page's ISO strings or datetimes (naive: wall-clock time at
+        the terminal; aware: converted). Every one is checked before any I/O. Full-size
+        pictures answering 404 fall back to their thumbnail. Every picture on disk for
+        this call, new or already there, is written to the database in chunks of
+        ``batch_size``, so the database catches up with the disk on each re-run.
+        """
+        started = time.monotonic()
+        validate_name(stream_name, "stream")
+        if max_images is not None and max_images < 0:
+            raise ValueError(f"max_images must not be negative, not {max_images}")
+        wall_times = sorted(
+            {parse_wall_clock(value, self.source_timezone) for value in timestamps}
+        )
+        if max_images is not None:
+            wall_times = wall_times[:max_images]
+        root = Path(save_dir) if save_dir is not None else self.download_dir
+        report = DownloadReport(requested=len(wall_times))
+        for folder in {
+            picture_path(root, self.terminal, stream_name, w).parent for w in wall_times
+        }:
+            remove_stale_parts(folder)
+        report.run_id = self._start_run(stream_name, len(wall_times))
+        pending: list[dict[str, Any]] = []
+        for done, outcome in enumerate(
+            self._fetch_all(root, stream_name, wall_times), start=1
+        ):
+            self._count(report, outcome)
+            if outcome.path is not None:
+                pending.append(self._record(stream_name, outcome, report.run_id))
+            if len(pending) >= self.batch_size:
+                self._persist(report, pending)
+                pending = []
+            if progress is not None:
+                progress(outcome, done, len(wall_times))
+        self._persist(report, pending)
+        report.seconds = time.monotonic() - started
+        self._finish_run(report)
+        logger.info(
+            "%s %s: %d requested, %d downloaded, %d present, %d failed, %d db failures",
+            self.terminal,
+            stream_name,
+            report.requested,
+            report.downloaded,
+            report.already_present,
+            len(report.failed),
+            report.db_failed,
+        )
+        return report
+
+    def _fetch_all(
+        self, root: Path, stream: str, wall_times: list[datetime]
+    ) -> Iterable[PictureOutcome]:
+        """Outcomes as pictures finish, with at most ``2 * max_workers`` in flight (bounded memory)."""
+        todo = iter(wall_times)
+        with ThreadPoolExecutor(
+            self.max_workers, thread_name_prefix="draydog-fetch"
+        ) as pool:
+            in_flight: set[Future[PictureOutcome]] = set()
+            try:
+                while True:
+                    for wall in todo:
+                        in_flight.add(
+                            pool.submit(self._fetch_picture, root, stream, wall)
+                        )
+                        if len(in_flight) >= 2 * self.max_workers:
+                            break
+                    if not in_flight:
+                        return
+                    finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        yield future.result()
+            finally:
+                for future in in_flight:
+                    future.cancel()
+
+    def _fetch_picture(self, root: Path, stream: str, wall: datetime) -> PictureOutcome:
+        try:
+            return self._fetch_or_fall_back(root, stream, wall)
+        except Exception as exc:
+            logger.exception("unexpected error on the picture of %s %s", stream, wall)
+            url = self._url(stream, wall, thumbnail=False)
+            return PictureOutcome(
+                wall, "failed", url, reason=f"{type(exc).__name__}: {exc}"
+            )
+
+    def _fetch_or_fall_back(
+        self, root: Path, stream: str, wall: datetime
+    ) -> PictureOutcome:
+        full_url = self._url(stream, wall, thumbnail=False)
+        full_path = picture_path(root, self.terminal, stream, wall)
+        try:
+            return self._obtain(full_url, full_path, wall, is_thumbnail=False)
+        except NotFound:
+            logger.info("no full-size picture at %s: trying the thumbnail", full_url)
+        except FetchError as exc:
+            return PictureOutcome(wall, "failed", full_url, reason=exc.reason)
+        thumb_url = self._url(stream, wall, thumbnail=True)
+        thumb_path = picture_path(root, self.terminal, stream, wall, thumbnail=True)
+        try:
+            return self._obtain(thumb_url, thumb_path, wall, is_thumbnail=True)
+        except NotFound:
+            return PictureOutcome(
+                wall, "failed", full_url, reason="404: no picture, no thumbnail"
+            )
+        except FetchError as exc:
+            return PictureOutcome(
+                wall, "failed", thumb_url, reason=f"thumbnail: {exc.reason}"
+            )
+
+    def _url(self, stream: str, wall: datetime, *, thumbnail: bool) -> str:
+        return build_image_url(
+            self.cdn_url,
+            self.terminal,
+            stream,
+            wall,
+            thumbnail,
+            source_timezone=self.source_timezone,
+        )
+
+    @staticmethod
+    def _count(report: DownloadReport, outcome: PictureOutcome) -> None:
+        if outcome.status == "failed":
+            report.failed.append(
+                (outcome.wall_time.isoformat(), outcome.reason or "failed")
+            )
+            return
+        assert outcome.path is not None
+        report.files.append(str(outcome.path))
+        if outcome.status == "downloaded":
+            report.downloaded += 1
+            report.bytes += outcome.size
+            report.thumbnails += int(outcome.is_thumbnail)
+        else:
+            report.already_present += 1
+
+    def _record(
+        self, stream: str, outcome: PictureOutcome, run_id: int | None
+    ) -> dict[str, Any]:
+        assert outcome.path is not None
+        return {
+            "filepath": str(outcome.path.resolve()),
+            "camera_id": stream,
+            "terminal": self.terminal,
+            "timestamp": wall_clock_to_utc(outcome.wall_time, self.source_timezone),
+            "file_size": outcome.size,
+            "sha256": outcome.sha256,
+            "source_url": outcome.url,
+            "is_thumbnail": outcome.is_thumbnail,
+            "run_id": run_id,
+        }
+
+    # --- the database, which never fails a download -----------------------------------
+
+    def _persist(self, report: DownloadReport, records: list[dict[str, Any]]) -> None:
+        if not self.persist or not records:
+            return
+        result = queries.insert_images(records, chunk_size=self.batch_size)
+        report.db_inserted += result.inserted
+        report.db_duplicates += result.duplicates
+        report.db_failed += len(result.failed)
+        self.db_failures += len(result.failed)
+
+    def _start_run(self, stream: str, requested: int) -> int | None:
+        if not self.persist:
+            return None
+        try:
+            return queries.start_run(self.terminal, stream, requested).id
+        except Exception as exc:
+            logger.error("could not record the start of the run: %s", exc)
+            return None
+
+    def _finish_run(self, report: DownloadReport) -> None:
+        if report.run_id is None:
+            return
+        status = (
+            "ok" if report.ok else ("db_failed" if not report.failed else "partial")
+        )
+        try:
+            queries.finish_run(
+                report.run_id,
+                status=status,
+                requested=report.requested,
+                downloaded=report.downloaded,
+                already_present=report.already_present,
+                failed=len(report.failed),
+                bytes=report.bytes,
+                db_inserted=report.db_inserted,
+                db_duplicates=report.db_duplicates,
+                db_failed=report.db_failed,
+            )
+        except Exception as exc:
+            logger.error("could not record the end of run %s: %s", report.run_id, exc)
+
+
+def _check_range(name: str, value: int, low: int, high: int) -> None:
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or not low <= value <= high
+    ):
+        raise ValueError(
+            f"{name} must be an integer from {low} to {high}, not {value!r}"
+        )
+
+
+def _base_url(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{name} must be an http(s) URL, not {url!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{name} must not carry credentials")
+    return url.rstrip("/")
