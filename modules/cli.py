@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any, NoReturn
@@ -96,6 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="one ISO timestamp per line (with --no-browser)",
     )
+    download.add_argument(
+        "--claim",
+        action="store_true",
+        help="share the range with other workers through the database (PostgreSQL)",
+    )
+    download.add_argument(
+        "--worker", help="this worker's name with --claim (default host-pid)"
+    )
+    download.add_argument(
+        "--lease-seconds", type=float, default=120.0, help="claim lease with --claim"
+    )
     download.set_defaults(handler=_download)
 
     demo = commands.add_parser(
@@ -149,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("draydog: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        logger.debug("unexpected failure", exc_info=True)
+        print(f"draydog: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILURES
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
@@ -223,6 +238,8 @@ def _download(args: argparse.Namespace) -> int:
                     progress=_progress(f"{streams[0]}", args.quiet),
                 )
                 rows = {(days[0], streams[0]): report}
+            elif args.claim:
+                rows = _download_claimed(downloader, days, streams, args)
             else:
                 rows = _download_days(downloader, days, streams, args.quiet)
     except ValueError as exc:
@@ -253,6 +270,27 @@ def _download_days(
             if not quiet and not _is_terminal(sys.stderr):
                 print(_one_line(day, stream, reports[(day, stream)]), flush=True)
     return reports
+
+
+def _download_claimed(
+    downloader: DrayDogDownloader,
+    days: list[date],
+    streams: list[str],
+    args: argparse.Namespace,
+) -> dict[tuple[date, str], DownloadReport]:
+    from modules.downloader.claimed import download_claimed
+
+    if args.lease_seconds <= 0:
+        raise UsageError("--lease-seconds must be positive")
+    return download_claimed(
+        downloader,
+        days[0],
+        days[-1],
+        streams,
+        worker=args.worker,
+        lease=timedelta(seconds=args.lease_seconds),
+        on_day=_demo_line(args.quiet),
+    )
 
 
 def _is_terminal(stream: IO[Any]) -> bool:

@@ -1,0 +1,157 @@
+"""Leases on (terminal, stream, day): how workers on many machines split one date range.
+
+A worker claims the next open day with ``SELECT ... FOR UPDATE SKIP LOCKED`` (on
+SQLite, ``BEGIN IMMEDIATE`` serialises the same steps), holds it under a lease it
+renews while it works, and marks it done. A crashed worker's lease runs out and the
+day goes to the next worker that asks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Insert, and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from modules.database.models import DayClaim, session_scope, utcnow
+
+logger = logging.getLogger(__name__)
+
+PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A day this worker holds until ``lease_until``."""
+
+    id: int
+    terminal: str
+    stream: str
+    day: date
+    worker: str
+    lease_until: datetime
+    attempts: int
+
+
+def add_days(terminal: str, streams: Sequence[str], days: Iterable[date]) -> None:
+    """Make sure every (terminal, stream, day) has a claim row; existing rows are left as they are."""
+    rows = [
+        {
+            "terminal": terminal,
+            "camera_id": stream,
+            "day": day,
+            "status": PENDING,
+            "attempts": 0,
+        }
+        for day in days
+        for stream in streams
+    ]
+    if not rows:
+        return
+    with session_scope() as session:
+        session.execute(_insert_ignoring_existing(session), rows)
+
+
+def _insert_ignoring_existing(session: Session) -> Insert:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(DayClaim).on_conflict_do_nothing()
+    return sqlite.insert(DayClaim).on_conflict_do_nothing()
+
+
+def claim_next(
+    worker: str,
+    terminal: str,
+    streams: Sequence[str],
+    days: Sequence[date],
+    *,
+    lease: timedelta,
+    max_attempts: int = 3,
+) -> Claim | None:
+    """Take the first open day of the range: pending, or running under a lease that ran out."""
+    now = utcnow()
+    query = (
+        select(DayClaim)
+        .where(
+            DayClaim.terminal == terminal,
+            DayClaim.camera_id.in_(list(streams)),
+            DayClaim.day.in_(list(days)),
+            DayClaim.attempts < max_attempts,
+            or_(
+                DayClaim.status == PENDING,
+                and_(DayClaim.status == RUNNING, DayClaim.lease_until < now),
+            ),
+        )
+        .order_by(DayClaim.day, DayClaim.camera_id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    with session_scope() as session:
+        row = session.execute(query).scalar_one_or_none()
+        if row is None:
+            return None
+        if row.status == RUNNING:
+            logger.warning(
+                "taking over %s %s %s from %s, whose lease ran out",
+                row.terminal,
+                row.camera_id,
+                row.day,
+                row.worker,
+            )
+        row.status = RUNNING
+        row.worker = worker
+        row.lease_until = now + lease
+        row.attempts += 1
+        row.updated_at = now
+        session.flush()
+        return Claim(
+            row.id,
+            row.terminal,
+            row.camera_id,
+            row.day,
+            worker,
+            row.lease_until,
+            row.attempts,
+        )
+
+
+def renew(claim: Claim, lease: timedelta) -> bool:
+    """Extend the lease; False when another worker has taken the day over meanwhile."""
+    now = utcnow()
+    stmt = (
+        update(DayClaim)
+        .where(
+            DayClaim.id == claim.id,
+            DayClaim.worker == claim.worker,
+            DayClaim.status == RUNNING,
+        )
+        .values(lease_until=now + lease, updated_at=now)
+    )
+    with session_scope() as session:
+        return bool(session.connection().execute(stmt).rowcount)
+
+
+def release(claim: Claim, *, done: bool, max_attempts: int = 3) -> None:
+    """Mark the day done, or give it back (``failed`` once it has had ``max_attempts``)."""
+    status = DONE if done else (FAILED if claim.attempts >= max_attempts else PENDING)
+    stmt = (
+        update(DayClaim)
+        .where(DayClaim.id == claim.id, DayClaim.worker == claim.worker)
+        .values(status=status, lease_until=None, updated_at=utcnow())
+    )
+    with session_scope() as session:
+        session.connection().execute(stmt)
+
+
+def claims_for(terminal: str, days: Sequence[date]) -> list[DayClaim]:
+    """The claim rows of a range, for reports and tests."""
+    query = (
+        select(DayClaim)
+        .where(DayClaim.terminal == terminal, DayClaim.day.in_(list(days)))
+        .order_by(DayClaim.day, DayClaim.camera_id)
+    )
+    with session_scope() as session:
+        return list(session.execute(query).scalars())
