@@ -224,8 +224,10 @@ def parse_retry_after(value: str | None) -> float:
     if not value:
         return 0.0
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
