@@ -20,7 +20,7 @@ from typing import IO, Any, NoReturn
 from modules.database import models, queries
 from modules.downloader.report import DownloadReport
 from modules.downloader.selenium_client import DrayDogDownloader, PictureOutcome
-from modules.downloader.urls import DEFAULT_TIMEZONE, parse_day, validate_name
+from modules.downloader.urls import DEFAULT_TIMEZONE, parse_wall_clock, validate_name
 
 logger = logging.getLogger(__name__)
 
@@ -41,18 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="draydog", description="Archive DrayDog gate-camera pictures."
     )
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more log output"
-    )
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", help="only errors and the summary"
-    )
+    _add_verbosity(parser, default_verbose=0, default_quiet=False)
+    quiet_or_verbose = _Parser(add_help=False)
+    _add_verbosity(quiet_or_verbose, argparse.SUPPRESS, argparse.SUPPRESS)
     commands = parser.add_subparsers(
         dest="command", required=True, parser_class=_Parser
     )
 
     download = commands.add_parser(
-        "download", help="download days of pictures (the main job)"
+        "download",
+        parents=[quiet_or_verbose],
+        help="download days of pictures (the main job)",
     )
     when = download.add_mutually_exclusive_group(required=True)
     when.add_argument("--date", help="one day, YYYY-MM-DD")
@@ -110,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     download.set_defaults(handler=_download)
 
     demo = commands.add_parser(
-        "demo", help="an offline demo against the bundled replica"
+        "demo",
+        parents=[quiet_or_verbose],
+        help="an offline demo against the bundled replica",
     )
     demo.add_argument(
         "--dir", help="archive folder (default: a fresh temporary folder)"
@@ -122,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
 
     reindex = commands.add_parser(
-        "reindex", help="insert the rows missing for an archive folder"
+        "reindex",
+        parents=[quiet_or_verbose],
+        help="insert the rows missing for an archive folder",
     )
     reindex.add_argument("--dir", required=True, help="archive folder")
     _add_db(reindex)
@@ -130,16 +133,41 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.add_argument("--cdn-url", default=os.environ.get("DRAYDOG_CDN_URL"))
     reindex.set_defaults(handler=_reindex)
 
-    stats = commands.add_parser("stats", help="pictures per day and stream, last runs")
+    stats = commands.add_parser(
+        "stats",
+        parents=[quiet_or_verbose],
+        help="pictures per day and stream, last runs",
+    )
     _add_db(stats)
     stats.set_defaults(handler=_stats)
 
     replica = commands.add_parser(
-        "replica", help="serve the replica site until interrupted"
+        "replica",
+        parents=[quiet_or_verbose],
+        help="serve the replica site until interrupted",
     )
     replica.add_argument("--port", type=int, default=0, help="0 picks a free port")
     replica.set_defaults(handler=_replica)
     return parser
+
+
+def _add_verbosity(
+    parser: argparse.ArgumentParser, default_verbose: Any, default_quiet: Any
+) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default_verbose,
+        help="more log output",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default_quiet,
+        help="only errors and the summary",
+    )
 
 
 def _add_db(parser: argparse.ArgumentParser) -> None:
@@ -162,8 +190,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as exc:
         logger.debug("unexpected failure", exc_info=True)
-        print(f"draydog: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(
+            f"draydog: failed: {type(exc).__name__}: {_first_line(exc)}",
+            file=sys.stderr,
+        )
         return EXIT_FAILURES
+
+
+def _first_line(exc: BaseException) -> str:
+    """Database drivers write several lines; a failure is reported in one."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
@@ -230,18 +267,32 @@ def _download(args: argparse.Namespace) -> int:
             first = args.date or args.start
             days = downloader.checked_range(first, args.end or first)
             if timestamps is not None:
-                if len(streams) != 1:
-                    raise UsageError("--timestamps-file takes exactly one --stream")
-                report = downloader.download_images_direct(
-                    streams[0],
-                    timestamps,
-                    progress=_progress(f"{streams[0]}", args.quiet),
-                )
-                rows = {(days[0], streams[0]): report}
+                if len(streams) != 1 or args.claim:
+                    raise UsageError(
+                        "--timestamps-file takes exactly one --stream and no --claim"
+                    )
+                by_day = _timestamps_by_day(timestamps, days, args.timezone)
+
+                def listed(
+                    day: date, stream: str, progress: _Progress
+                ) -> DownloadReport:
+                    return downloader.download_images_direct(
+                        stream, by_day[day], progress=progress
+                    )
+
+                rows = _download_days(listed, days, streams, args.quiet)
             elif args.claim:
                 rows = _download_claimed(downloader, days, streams, args)
             else:
-                rows = _download_days(downloader, days, streams, args.quiet)
+
+                def discovered(
+                    day: date, stream: str, progress: _Progress
+                ) -> DownloadReport:
+                    return downloader.download_day_safely(
+                        day, stream, progress=progress
+                    )
+
+                rows = _download_days(discovered, days, streams, args.quiet)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     _print_summary(rows)
@@ -256,17 +307,33 @@ def _read_timestamps(path: Path) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
+def _timestamps_by_day(
+    timestamps: list[str], days: list[date], timezone_name: str
+) -> dict[date, list[str]]:
+    """The listed timestamps grouped by wall-clock day; one outside the days is bad usage."""
+    by_day: dict[date, list[str]] = {day: [] for day in days}
+    for value in timestamps:
+        day = parse_wall_clock(value, timezone_name).date()
+        if day not in by_day:
+            raise UsageError(f"timestamp {value} is not in {days[0]}..{days[-1]}")
+        by_day[day].append(value)
+    return by_day
+
+
 def _download_days(
-    downloader: DrayDogDownloader, days: list[date], streams: list[str], quiet: bool
+    download_day: Callable[[date, str, "_Progress"], DownloadReport],
+    days: list[date],
+    streams: list[str],
+    quiet: bool,
 ) -> dict[tuple[date, str], DownloadReport]:
     reports: dict[tuple[date, str], DownloadReport] = {}
     for day in days:
         for stream in streams:
             progress = _progress(f"{day} {stream}", quiet)
-            reports[(day, stream)] = downloader.download_day_safely(
-                day, stream, progress=progress
-            )
-            progress.close()
+            try:
+                reports[(day, stream)] = download_day(day, stream, progress)
+            finally:
+                progress.close()
             if not quiet and not _is_terminal(sys.stderr):
                 print(_one_line(day, stream, reports[(day, stream)]), flush=True)
     return reports
@@ -289,7 +356,7 @@ def _download_claimed(
         streams,
         worker=args.worker,
         lease=timedelta(seconds=args.lease_seconds),
-        on_day=_demo_line(args.quiet),
+        on_day=_day_line_printer(args.quiet),
     )
 
 
@@ -391,7 +458,9 @@ def _demo(args: argparse.Namespace) -> int:
 
     if not 1 <= args.days <= 31:
         raise UsageError("--days must be from 1 to 31")
-    result = run_demo(args.dir, args.db, days=args.days, on_day=_demo_line(args.quiet))
+    result = run_demo(
+        args.dir, args.db, days=args.days, on_day=_day_line_printer(args.quiet)
+    )
     _print_summary(result.reports)
     print(f"Pictures: {result.archive}")
     print(f"Database: {result.database_url}")
@@ -403,7 +472,7 @@ def _demo(args: argparse.Namespace) -> int:
     )
 
 
-def _demo_line(quiet: bool) -> Callable[[date, str, DownloadReport], None]:
+def _day_line_printer(quiet: bool) -> Callable[[date, str, DownloadReport], None]:
     def on_day(day: date, stream: str, report: DownloadReport) -> None:
         if not quiet:
             print(_one_line(day, stream, report), flush=True)
@@ -422,7 +491,7 @@ def _reindex(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     except Exception as exc:
-        print(f"draydog: reindex failed: {exc}", file=sys.stderr)
+        print(f"draydog: reindex failed: {_first_line(exc)}", file=sys.stderr)
         return EXIT_FAILURES
     print(
         f"{report.scanned} pictures scanned, {report.missing} without a row, "
@@ -438,7 +507,7 @@ def _stats(args: argparse.Namespace) -> int:
         counts = queries.daily_counts()
         runs = queries.recent_runs(5)
     except Exception as exc:
-        print(f"draydog: cannot read the database: {exc}", file=sys.stderr)
+        print(f"draydog: cannot read the database: {_first_line(exc)}", file=sys.stderr)
         return EXIT_FAILURES
     rows = [("day (UTC)", "terminal", "stream", "pictures", "thumbs", "MB")]
     for c in counts:
@@ -471,4 +540,6 @@ def _stats(args: argparse.Namespace) -> int:
 def _replica(args: argparse.Namespace) -> int:
     from modules.replica.__main__ import main as replica_main
 
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be from 0 to 65535, not {args.port}")
     return replica_main(["--port", str(args.port)])

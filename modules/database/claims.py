@@ -89,7 +89,19 @@ def claim_next(
         .limit(1)
         .with_for_update(skip_locked=True)
     )
+    give_up = (
+        update(DayClaim)
+        .where(
+            DayClaim.terminal == terminal,
+            DayClaim.status == RUNNING,
+            DayClaim.lease_until < now,
+            DayClaim.attempts >= max_attempts,
+        )
+        .values(status=FAILED, lease_until=None, updated_at=now)
+    )
     with session_scope() as session:
+        # A worker that died on a day's last attempt leaves it running: close it as failed.
+        session.connection().execute(give_up)
         row = session.execute(query).scalar_one_or_none()
         if row is None:
             return None

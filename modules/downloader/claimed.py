@@ -18,6 +18,7 @@ from types import TracebackType
 from modules.database import claims
 from modules.downloader.report import DownloadReport
 from modules.downloader.selenium_client import DrayDogDownloader, ProgressCallback
+from modules.downloader.urls import validate_name
 
 logger = logging.getLogger(__name__)
 
@@ -81,11 +82,14 @@ def download_claimed(
     """Download the days of the range that no other worker holds, until none is left.
 
     Returns the reports of the days this worker did. A day that failed as a whole
-    goes back to the pool (up to three attempts in all).
+    goes back to the pool (up to three attempts in all). Bad stream names are a
+    ValueError before anything is written.
     """
     if lease <= timedelta(0):
         raise ValueError("the lease must be positive")
     days = downloader.checked_range(start, end)
+    for stream in streams:
+        validate_name(stream, "stream")
     name = worker or default_worker_name()
     claims.add_days(downloader.terminal, streams, days)
     reports: dict[tuple[date, str], DownloadReport] = {}
