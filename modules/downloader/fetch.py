@@ -138,7 +138,10 @@ class PictureFetcher:
 
     def _fetch_once(self, url: str, destination: Path) -> FetchedFile:
         try:
-            response = self.session.get(url, stream=True, timeout=self.timeout)
+            # No redirects: a Location on another host would bypass check_url.
+            response = self.session.get(
+                url, stream=True, timeout=self.timeout, allow_redirects=False
+            )
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise FetchError(
                 f"connection failed: {type(exc).__name__}", retryable=True

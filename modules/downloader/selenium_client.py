@@ -270,7 +270,11 @@ class DrayDogDownloader:
         destination = Path(save_dir) / file_name(
             ref.stream, ref.local_time, ref.is_thumbnail
         )
-        outcome = self._obtain(url, destination, ref.local_time, ref.is_thumbnail)
+        try:
+            outcome = self._obtain(url, destination, ref.local_time, ref.is_thumbnail)
+        except FetchError as exc:
+            logger.warning("could not download %s: %s", url, exc.reason)
+            return None
         if outcome.status == "failed" or outcome.path is None:
             logger.warning("could not download %s: %s", url, outcome.reason)
             return None

@@ -114,17 +114,21 @@ def parse_wall_clock(
     Naive input already is wall-clock time at the terminal; aware input is converted.
     """
     if isinstance(value, datetime):
-        wall = utc_to_wall_clock(value, source_timezone)
+        moment = value
     elif isinstance(value, str):
         try:
-            wall = datetime.fromisoformat(value.strip())
+            moment = datetime.fromisoformat(value.strip())
         except ValueError as exc:
             raise ValueError(f"not a timestamp: {value!r}") from exc
-        wall = utc_to_wall_clock(wall, source_timezone)
     else:
         raise TypeError(
             f"timestamp must be a str or datetime, not {type(value).__name__}"
         )
+    try:
+        wall = utc_to_wall_clock(moment, source_timezone)
+    except OverflowError as exc:
+        # An offset that carries the time past year 1 or 9999 at the terminal.
+        raise ValueError(f"timestamp out of range: {value!r}") from exc
     return wall.replace(microsecond=0)
 
 

@@ -323,6 +323,10 @@ class _HTTPServer(ThreadingHTTPServer):
     """Knows its ReplicaServer and its open connections, so stop() can cut them."""
 
     daemon_threads = True
+    request_queue_size = 128
+    """A CDN takes bursts of new connections: with socketserver's backlog of 5, a
+    burst (8 workers reconnecting after resets) overflows it, the kernel drops SYNs
+    and clients see connect timeouts the replica never logged."""
 
     def __init__(self, address: tuple[str, int], replica: ReplicaServer) -> None:
         self.replica = replica
@@ -361,6 +365,9 @@ class _Handler(BaseHTTPRequestHandler):
     """One connection: the page first, then CDN paths, else 404."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, as a real CDN offers
+    # Headers and body go out in separate writes: with Nagle on, the body waits for
+    # the client's delayed ACK (~40 ms) on every keep-alive request.
+    disable_nagle_algorithm = True
     server_version = "DrayDogReplica/1.0"
     timeout = 30  # idle keep-alive connections and stalled writes end
 
