@@ -17,7 +17,7 @@ from sqlalchemy import Insert, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from modules.database.models import DayClaim, session_scope, utcnow
+from modules.database.models import DayClaim, read_scope, session_scope, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -165,5 +165,5 @@ def claims_for(terminal: str, days: Sequence[date]) -> list[DayClaim]:
         .where(DayClaim.terminal == terminal, DayClaim.day.in_(list(days)))
         .order_by(DayClaim.day, DayClaim.camera_id)
     )
-    with session_scope() as session:
+    with read_scope() as session:
         return list(session.execute(query).scalars())

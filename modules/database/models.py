@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite:///data/draydog.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_READ_ONLY_OPTION = "draydog_read_only"
 
 
 def utcnow() -> datetime:
@@ -299,7 +300,7 @@ def _create_engine(url: str) -> Engine:
         },
     )
     event.listen(engine, "connect", _configure_sqlite_connection)
-    event.listen(engine, "begin", _begin_immediate)
+    event.listen(engine, "begin", _begin)
     return engine
 
 
@@ -307,6 +308,10 @@ def _ensure_default_folder(url: str, database: Path) -> None:
     """Create ``./data/`` for the default URL only: an explicit URL names a folder that must exist."""
     if url == DEFAULT_DATABASE_URL:
         database.parent.mkdir(parents=True, exist_ok=True)
+    elif not database.parent.is_dir():
+        raise FileNotFoundError(
+            f"no folder {database.parent} for the SQLite database of {url}"
+        )
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
@@ -324,10 +329,14 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def _begin_immediate(connection: Any) -> None:
-    # Take the write lock up front: a deferred transaction that reads and then writes
-    # cannot wait for a busy database and fails at once with "database is locked".
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _begin(connection: Any) -> None:
+    # Writers take the write lock up front: a deferred transaction that reads and then
+    # writes cannot wait for a busy database and fails at once with "database is
+    # locked". Readers (read_scope) begin deferred, so in WAL mode they never wait.
+    if connection.get_execution_options().get(_READ_ONLY_OPTION):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory() -> sessionmaker[Session]:
@@ -335,6 +344,20 @@ def session_factory() -> sessionmaker[Session]:
     get_engine()
     assert _state.factory is not None
     return _state.factory
+
+
+@contextmanager
+def read_scope() -> Iterator[Session]:
+    """A session for reads only: on SQLite it takes no write lock, so it never waits for writers.
+
+    Its transaction is rolled back at the end: anything written in it is discarded.
+    """
+    session = session_factory()()
+    try:
+        session.connection(execution_options={_READ_ONLY_OPTION: True})
+        yield session
+    finally:
+        session.close()
 
 
 @contextmanager

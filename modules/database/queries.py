@@ -24,6 +24,7 @@ from modules.database.models import (
     DownloadRun,
     Image,
     is_transient_error,
+    read_scope,
     retry_policy,
     session_scope,
     utcnow,
@@ -255,6 +256,17 @@ def _with_db_retries(operation: Callable[[], T], describe: str) -> T:
 
 @contextmanager
 def _reading(session: Session | None) -> Iterator[Session]:
+    """The caller's session, else a read-only one that never waits for writers."""
+    if session is not None:
+        yield session
+    else:
+        with read_scope() as own:
+            yield own
+
+
+@contextmanager
+def _writing(session: Session | None) -> Iterator[Session]:
+    """The caller's session (its transaction), else a unit of work of our own."""
     if session is not None:
         yield session
     else:
@@ -340,7 +352,7 @@ def get_unprocessed_images(
 
 def mark_image_processed(image_id: int, *, session: Session | None = None) -> bool:
     """Mark a picture processed; False when no picture has that id."""
-    with _reading(session) as s:
+    with _writing(session) as s:
         image = s.get(Image, image_id)
         if image is None:
             return False
@@ -421,7 +433,7 @@ def start_run(
     run = DownloadRun(
         terminal=terminal, camera_id=camera_id, requested=requested, status="running"
     )
-    with _reading(session) as s:
+    with _writing(session) as s:
         s.add(run)
         s.flush()
     return run
@@ -438,7 +450,7 @@ def finish_run(
     unknown = set(counters) - set(RUN_COUNTERS)
     if unknown:
         raise ValueError(f"unknown run counters: {sorted(unknown)}")
-    with _reading(session) as s:
+    with _writing(session) as s:
         run = s.get(DownloadRun, run_id)
         if run is None:
             raise LookupError(f"no download run with id {run_id}")
