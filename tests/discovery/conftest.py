@@ -1,0 +1,112 @@
+"""Fixtures: one replica for the session, one shared headless Chromium per module.
+
+Browser tests skip when Chromium or chromedriver is missing, unless
+DRAYDOG_REQUIRE_BROWSER=1 (CI), where a missing browser fails them instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+
+from modules.downloader.discovery import (
+    BrowserDiscovery,
+    BrowserUnavailable,
+    find_browser,
+)
+from modules.replica.page import PageOptions
+from modules.replica.schedule import Schedule
+from modules.replica.server import Faults, ReplicaServer
+
+TERMINAL = "apm"
+TODAY = date(2025, 9, 20)
+EMPTY_DAY = date(2025, 9, 14)
+FIRST_DAY = date(2024, 6, 1)
+SCHEDULE = Schedule(today=TODAY, empty_days=frozenset({EMPTY_DAY}), first_day=FIRST_DAY)
+TIMEOUT = 20.0
+
+
+def expected(day: date, stream: str = "in_gate") -> list[str]:
+    """The replica's capture times of ``day`` as discovery reports them."""
+    return [moment.isoformat() for moment in SCHEDULE.timestamps(TERMINAL, stream, day)]
+
+
+def browser_paths() -> tuple[str, str]:
+    """Chromium and chromedriver, or skip (fail under DRAYDOG_REQUIRE_BROWSER=1)."""
+    try:
+        return find_browser()
+    except BrowserUnavailable as exc:
+        if os.environ.get("DRAYDOG_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"DRAYDOG_REQUIRE_BROWSER=1 but {exc}")
+        pytest.skip(f"no browser: {exc}")  # exc names the apt-get install line
+
+
+@pytest.fixture(scope="session")
+def replica() -> Iterator[ReplicaServer]:
+    with ReplicaServer(SCHEDULE) as server:
+        yield server
+
+
+@pytest.fixture
+def page_options(replica: ReplicaServer) -> Iterator[Callable[..., None]]:
+    """Set the replica's PageOptions for one test; the defaults come back after it."""
+
+    def apply(**options: Any) -> None:
+        replica.page_options = PageOptions(**options)
+
+    yield apply
+    replica.page_options = PageOptions()
+
+
+@pytest.fixture
+def faults(replica: ReplicaServer) -> Iterator[Callable[..., None]]:
+    """Set the replica's CDN Faults for one test; none after it."""
+
+    def apply(**options: Any) -> None:
+        replica.faults = Faults(**options)
+
+    yield apply
+    replica.faults = Faults()
+
+
+@pytest.fixture
+def new_discovery(replica: ReplicaServer) -> Iterator[Callable[..., BrowserDiscovery]]:
+    """Make discovery objects with their own browser; all are closed after the test."""
+    made: list[BrowserDiscovery] = []
+    chromium, chromedriver = browser_paths()
+
+    def make(timeout: float = TIMEOUT) -> BrowserDiscovery:
+        made.append(
+            BrowserDiscovery(
+                replica.app_url,
+                replica.cdn_url,
+                TERMINAL,
+                timeout=timeout,
+                chromium_path=chromium,
+                chromedriver_path=chromedriver,
+            )
+        )
+        return made[-1]
+
+    yield make
+    for discovery in made:
+        discovery.close()
+
+
+@pytest.fixture(scope="module")
+def discovery(replica: ReplicaServer) -> Iterator[BrowserDiscovery]:
+    """The module's shared browser: started on first use, reused across days and streams."""
+    chromium, chromedriver = browser_paths()
+    with BrowserDiscovery(
+        replica.app_url,
+        replica.cdn_url,
+        TERMINAL,
+        timeout=TIMEOUT,
+        chromium_path=chromium,
+        chromedriver_path=chromedriver,
+    ) as shared:
+        yield shared
