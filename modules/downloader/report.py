@@ -27,6 +27,8 @@ class DownloadReport:
     seconds: float = 0.0
     requested: int = 0
     run_id: int | None = None
+    foreign_ignored: int = 0
+    """Pictures on the page whose host is not the CDN's: never fetched."""
     error: str | None = None
     """Why the whole call failed (discovery for the day, say), else None."""
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -24,6 +24,7 @@ import requests
 from modules.backoff import Backoff
 from modules.database import queries
 from modules.downloader.archive import file_name, picture_path, remove_stale_parts
+from modules.downloader.discovery import BrowserDiscovery, DiscoveryResult
 from modules.downloader.fetch import (
     FetchError,
     NotFound,
@@ -45,9 +46,6 @@ from modules.downloader.urls import (
     validate_name,
     wall_clock_to_utc,
 )
-
-if TYPE_CHECKING:
-    from modules.downloader.discovery import BrowserDiscovery
 
 logger = logging.getLogger(__name__)
 
@@ -157,8 +155,6 @@ class DrayDogDownloader:
     # --- discovery ---------------------------------------------------------------
 
     def _browser(self) -> BrowserDiscovery:
-        from modules.downloader.discovery import BrowserDiscovery
-
         if self._discovery is None:
             self._discovery = BrowserDiscovery(
                 self.app_url,
@@ -176,10 +172,15 @@ class DrayDogDownloader:
         self, date: str | date, stream_name: str = "in_gate"
     ) -> list[str]:
         """The day's History timestamps (ISO wall-clock strings), found in headless Chromium."""
+        return list(self.discover(date, stream_name).timestamps)
+
+    def discover(
+        self, date: str | date, stream_name: str = "in_gate"
+    ) -> DiscoveryResult:
+        """The day's History as the page shows it, with what was ignored or failed to load."""
         day = self._checked_day(date)
         validate_name(stream_name, "stream")
-        result = self._browser().timestamps_for_date(day, stream_name)
-        return list(result.timestamps)
+        return self._browser().timestamps_for_date(day, stream_name)
 
     def download_date(
         self,
@@ -189,11 +190,24 @@ class DrayDogDownloader:
         save_dir: str | Path | None = None,
         progress: ProgressCallback | None = None,
     ) -> DownloadReport:
-        """Discover a day's pictures, then download and record them."""
-        timestamps = self.get_timestamps_for_date(date, stream_name)
-        return self.download_images_direct(
-            stream_name, timestamps, save_dir=save_dir, progress=progress
+        """Discover a day's pictures, then download and record them.
+
+        Pictures the page itself could not load have no known URL: they are reported
+        as one failure of the day, so they are never silently missing.
+        """
+        found = self.discover(date, stream_name)
+        report = self.download_images_direct(
+            stream_name, found.timestamps, save_dir=save_dir, progress=progress
         )
+        report.foreign_ignored = found.foreign
+        if found.missing:
+            report.failed.append(
+                (
+                    found.day.isoformat(),
+                    f"{found.missing} pictures failed to load on the page",
+                )
+            )
+        return report
 
     def download_date_range(
         self,
@@ -275,9 +289,7 @@ class DrayDogDownloader:
         except FetchError as exc:
             logger.warning("could not download %s: %s", url, exc.reason)
             return None
-        if outcome.status == "failed" or outcome.path is None:
-            logger.warning("could not download %s: %s", url, outcome.reason)
-            return None
+        assert outcome.path is not None
         saved = str(outcome.path.resolve())
         if self.persist:
             try:

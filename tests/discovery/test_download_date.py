@@ -1,0 +1,68 @@
+"""download_date: discovery's own counts reach the day's report (real Chromium, the replica)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modules.downloader import DrayDogDownloader
+from modules.replica.server import ReplicaServer
+from tests.discovery.conftest import TIMEOUT, browser_paths, expected
+
+pytestmark = pytest.mark.browser
+
+DAY = date(2025, 9, 10)
+
+
+def make_downloader(replica: ReplicaServer, root: Path) -> DrayDogDownloader:
+    chromium, chromedriver = browser_paths()
+    return DrayDogDownloader(
+        download_dir=root,
+        app_url=replica.app_url,
+        cdn_url=replica.cdn_url,
+        timeout=TIMEOUT,
+        retry_delay=0.01,
+        persist=False,
+        chromium_path=chromium,
+        chromedriver_path=chromedriver,
+    )
+
+
+def test_foreign_images_are_counted_and_never_fetched(
+    replica: ReplicaServer,
+    page_options: Callable[..., None],
+    tmp_path: Path,
+) -> None:
+    page_options(foreign_images=3, render_delay=(0.05, 0.1))
+    replica.reset_counters()
+    with make_downloader(replica, tmp_path) as downloader:
+        report = downloader.download_date(DAY, "in_gate")
+    assert report.foreign_ignored == 3
+    assert report.downloaded == len(expected(DAY)) and report.ok
+    # The browser loads the foreign thumbnails; the downloader fetches full-size
+    # pictures, and only those of the day's own History.
+    full_size = {
+        r.path for r in replica.request_log if r.path.endswith("-in_gate.jpeg")
+    }
+    assert len(full_size) == len(expected(DAY))
+    assert all(f"/{DAY.isoformat()}/" in path for path in full_size)
+
+
+def test_pictures_the_page_could_not_load_are_a_failure_of_the_day(
+    replica: ReplicaServer,
+    faults: Callable[..., None],
+    page_options: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    page_options(render_delay=(0.05, 0.1))
+    gone = expected(DAY)[:2]
+    faults(missing=frozenset(gone))
+    with make_downloader(replica, tmp_path) as downloader:
+        report = downloader.download_date(DAY, "in_gate")
+    assert report.requested == len(expected(DAY)) - 2
+    assert report.failed == [(DAY.isoformat(), "2 pictures failed to load on the page")]
+    assert not report.ok
