@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_TIMEZONE = "America/Los_Angeles"
 THUMBNAIL_SUFFIX = "-thumbnail"
-_NAME_RE = re.compile(r"[a-z0-9_-]+")
+_NAME_RE = re.compile(r"[a-z0-9_-]+", re.ASCII)
 _MILLISECONDS_FROM = 10**11
 _MIN_YEAR, _MAX_YEAR = 1970, 9998
 
@@ -31,7 +31,8 @@ _PATH_RE = re.compile(
     r"/(?P<date>\d{4}-\d{2}-\d{2})"
     r"/(?P<hour>\d{1,2})"
     r"/(?:(?P<iso>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})|(?P<unix>\d{10,13}))"
-    r"-(?P<stream>[a-z0-9_-]+?)(?P<thumb>-thumbnail)?\.jpe?g$"
+    r"-(?P<stream>[a-z0-9_-]+?)(?P<thumb>-thumbnail)?\.jpe?g$",
+    re.ASCII,
 )
 
 
