@@ -23,7 +23,8 @@ from datetime import date, timedelta
 from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 
-from modules.downloader.discovery import BrowserDiscovery, find_browser
+from modules.downloader.browser import find_browser
+from modules.downloader.discovery import BrowserDiscovery
 from modules.replica.schedule import Schedule
 from modules.replica.server import ReplicaServer
 

@@ -146,7 +146,7 @@ def parse_image_url(url: str, source_timezone: str = DEFAULT_TIMEZONE) -> ImageR
     except ValueError as exc:
         raise InvalidImageURL(f"not a URL: {url!r}") from exc
     match = _PATH_RE.search(path)
-    if match is None:
+    if match is None or match["stream"].endswith(THUMBNAIL_SUFFIX):
         raise InvalidImageURL(f"not a DrayDog picture URL: {url!r}")
     try:
         folder_date = date.fromisoformat(match["date"])

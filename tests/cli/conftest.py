@@ -170,7 +170,7 @@ def run_main(
 def browser_missing_reason() -> str | None:
     """Why browser discovery cannot run here, or None when it can."""
     try:
-        from modules.downloader.discovery import find_browser
+        from modules.downloader.browser import find_browser
     except ImportError as exc:  # pragma: no cover - only while discovery is missing
         return f"browser discovery is not available: {exc}"
     try:

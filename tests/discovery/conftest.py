@@ -13,11 +13,8 @@ from typing import Any
 
 import pytest
 
-from modules.downloader.discovery import (
-    BrowserDiscovery,
-    BrowserUnavailable,
-    find_browser,
-)
+from modules.downloader.browser import find_browser
+from modules.downloader.discovery import BrowserDiscovery, BrowserUnavailable
 from modules.replica.page import PageOptions
 from modules.replica.schedule import Schedule
 from modules.replica.server import Faults, ReplicaServer

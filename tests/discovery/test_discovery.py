@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.selenium_manager import SeleniumManager
 
+from modules.downloader.browser import COMMAND_MARGIN_SECONDS
 from modules.downloader.discovery import (
-    COMMAND_MARGIN_SECONDS,
-    NO_REACTION_SECONDS,
     BrowserDiscovery,
     BrowserUnavailable,
     DayNotAvailable,
@@ -23,6 +22,7 @@ from modules.downloader.discovery import (
     _header_month,
     _year_clicks,
 )
+from modules.downloader.history_ready import NO_REACTION_SECONDS
 from modules.downloader.urls import get_zone
 from modules.replica.server import ReplicaServer
 from tests.discovery.conftest import (

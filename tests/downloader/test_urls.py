@@ -279,6 +279,9 @@ GARBAGE = [
     f"{CDN}/apm/9999-12-31/23/9999-12-31T23:00:00-in_gate.jpeg",  # overflows in UTC
     "http://[::1/apm/2025-09-06/23/2025-09-06T23:07:34-in_gate.jpeg",
     "https://cdn.draydog.com/apm/2025-09-06/23/2025-09-06T23:07:34-in_gate.jpeg/x",
+    # a stream that would itself be the thumbnail marker (found by hypothesis)
+    f"{CDN}/apm/2025-09-06/23/2025-09-06T23:07:34--thumbnail-thumbnail.jpeg",
+    f"{CDN}/apm/2025-09-06/23/2025-09-06T23:07:34-x-thumbnail-thumbnail.jpeg",
 ]
 
 

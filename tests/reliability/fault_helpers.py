@@ -27,7 +27,8 @@ import pytest
 from modules.database import models, queries
 from modules.database.models import Image
 from modules.downloader import DrayDogDownloader, build_image_url, parse_image_url
-from modules.downloader.discovery import BrowserUnavailable, find_browser
+from modules.downloader.browser import find_browser
+from modules.downloader.discovery import BrowserUnavailable
 from modules.downloader.archive import read_picture_path
 from modules.downloader.fetch import PART_SUFFIX
 from modules.downloader.report import DownloadReport

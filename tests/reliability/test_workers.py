@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from modules.database import claims, models
 from modules.downloader.archive import day_folder
 from modules.downloader.claimed import download_claimed
+from modules.downloader.discovery import DiscoveryResult
 from modules.downloader.report import DownloadReport
 from modules.downloader.selenium_client import DrayDogDownloader
 from tests.reliability.workers_helpers import (
@@ -102,8 +103,10 @@ def run_four_processes(db_url: str, tmp_path: Path) -> None:
                 "--no-browser",
                 "--timestamps-file",
                 str(timestamps),
-                "--date",
+                "--start",
                 days[0].isoformat(),
+                "--end",
+                days[-1].isoformat(),
                 "--stream",
                 stream,
                 "--db",
@@ -131,12 +134,14 @@ def run_four_processes(db_url: str, tmp_path: Path) -> None:
     figures = check_archive(archive, expected)
     assert figures.files == len(expected) == 3 * 144 + 2 * 144
 
-    runs = run_rows()
-    assert len(runs) == 4
-    assert Counter(run.camera_id for run in runs) == Counter(w[1] for w in FOUR_WORKERS)
+    runs = run_rows()  # one run per process, day and stream
+    assert len(runs) == sum(len(days) for _, _, days in FOUR_WORKERS)
+    assert Counter(run.camera_id for run in runs) == Counter(
+        stream for _, stream, days in FOUR_WORKERS for _ in days
+    )
     for run in runs:
         check_finished_run(run)
-        assert run.requested == 288
+        assert run.requested == 144
     assert sum(run.requested for run in runs) == sum(covering.values())
     assert sum(run.db_inserted for run in runs) == figures.rows == len(expected)
     assert sum(run.db_failed for run in runs) == 0
@@ -146,8 +151,10 @@ def run_four_processes(db_url: str, tmp_path: Path) -> None:
     assert sum(run.downloaded for run in runs) == sum(requests.values())
     assert set(requests) == set(covering)
     assert all(1 <= requests[path] <= covering[path] for path in covering)
-    overlap = runs_overlap(runs)
-    assert overlap > timedelta(0), "the four runs did not run at the same time"
+    # Each process starts with its first day: those four runs must overlap in time.
+    first_days = sorted(runs, key=lambda run: run.started_at)[: len(FOUR_WORKERS)]
+    overlap = runs_overlap(first_days)
+    assert overlap > timedelta(0), "the four processes did not run at the same time"
 
     fetched_twice = sum(count - 1 for count in requests.values())
     print(
@@ -542,17 +549,18 @@ def schedule_discovery(
     calls: list[date] = []
     lock = threading.Lock()
 
-    def timestamps(
+    def discover(
         self: DrayDogDownloader, day: str | date, stream_name: str = IN
-    ) -> list[str]:
+    ) -> DiscoveryResult:
         when = day if isinstance(day, date) else date.fromisoformat(day)
         with lock:
             calls.append(when)
         if when == failing:
             raise RuntimeError("the camera page broke")
-        return [wall.isoformat() for wall in day_times(stream_name, when)[:per_day]]
+        walls = day_times(stream_name, when)[:per_day]
+        return DiscoveryResult(when, stream_name, [wall.isoformat() for wall in walls])
 
-    monkeypatch.setattr(DrayDogDownloader, "get_timestamps_for_date", timestamps)
+    monkeypatch.setattr(DrayDogDownloader, "discover", discover)
     return calls
 
 

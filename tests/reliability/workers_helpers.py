@@ -155,7 +155,11 @@ def start_draydog(
         command = [sys.executable, "-c", GATED_MAIN, str(ready), str(gate), *args]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
-        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=logs, env=env)
+        # A session of its own: the browser a killed worker leaves behind can be
+        # found (its process group) and cleaned up once the test is over.
+        process = subprocess.Popen(
+            command, stdout=out, stderr=err, cwd=logs, env=env, start_new_session=True
+        )
     return Worker(name, process, stdout, stderr, ready)
 
 
@@ -174,12 +178,17 @@ def open_gate(workers: Sequence[Worker], gate: Path, timeout: float = 90) -> Non
 
 @contextmanager
 def reaped(workers: list[Worker]) -> Iterator[list[Worker]]:
-    """Kill whatever is still running on the way out (a failing test leaves no process)."""
+    """Kill whatever is still running on the way out (a failing test leaves no process),
+    including the browsers of workers killed mid-run."""
     try:
         yield workers
     finally:
         for worker in workers:
             worker.kill()
+            try:
+                os.killpg(worker.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def wait_until(
@@ -340,7 +349,8 @@ def path_of(url: str) -> str:
 
 def require_browser() -> None:
     """Skip without Chromium and chromedriver, or fail when ``DRAYDOG_REQUIRE_BROWSER=1``."""
-    from modules.downloader.discovery import BrowserUnavailable, find_browser
+    from modules.downloader.browser import find_browser
+    from modules.downloader.discovery import BrowserUnavailable
 
     try:
         find_browser()

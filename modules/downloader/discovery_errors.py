@@ -1,0 +1,14 @@
+"""The errors of browser discovery, apart so that the browser and the page driver
+share one hierarchy without importing each other."""
+
+
+class DiscoveryError(RuntimeError):
+    """The day's pictures could not be read from the camera page."""
+
+
+class BrowserUnavailable(DiscoveryError):
+    """No usable Chromium or chromedriver on this machine."""
+
+
+class DayNotAvailable(ValueError):
+    """The page does not offer this day (in the future, disabled, or too old)."""
