@@ -51,7 +51,6 @@ logger = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 MAX_WORKERS = 64
-MAX_BATCH_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ class DrayDogDownloader:
     ) -> None:
         self.terminal = validate_name(terminal, "terminal")
         _check_range("max_workers", max_workers, 1, MAX_WORKERS)
-        _check_range("batch_size", batch_size, 1, MAX_BATCH_SIZE)
+        _check_range("batch_size", batch_size, 1, queries.MAX_CHUNK_SIZE)
         _check_range("max_retries", max_retries, 0, 20)
         if timeout <= 0 or retry_delay < 0 or max_image_bytes <= 0:
             raise ValueError(
