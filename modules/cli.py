@@ -20,7 +20,12 @@ from typing import IO, Any, NoReturn
 from modules.database import models, queries
 from modules.downloader.report import DownloadReport
 from modules.downloader.selenium_client import DrayDogDownloader, PictureOutcome
-from modules.downloader.urls import DEFAULT_TIMEZONE, parse_wall_clock, validate_name
+from modules.downloader.urls import (
+    DEFAULT_TIMEZONE,
+    get_zone,
+    parse_wall_clock,
+    validate_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="pictures per day and stream, last runs",
     )
     _add_db(stats)
+    stats.add_argument(
+        "--timezone", default=DEFAULT_TIMEZONE, help="whose days to count by"
+    )
     stats.set_defaults(handler=_stats)
 
     replica = commands.add_parser(
@@ -502,14 +510,20 @@ def _reindex(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    try:
+        get_zone(args.timezone)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     _use_database(args.db)
     try:
-        counts = queries.daily_counts()
+        counts = queries.daily_counts(timezone_name=args.timezone)
         runs = queries.recent_runs(5)
     except Exception as exc:
         print(f"draydog: cannot read the database: {_first_line(exc)}", file=sys.stderr)
         return EXIT_FAILURES
-    rows = [("day (UTC)", "terminal", "stream", "pictures", "thumbs", "MB")]
+    rows = [
+        (f"day ({args.timezone})", "terminal", "stream", "pictures", "thumbs", "MB")
+    ]
     for c in counts:
         rows.append(
             (

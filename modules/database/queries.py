@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Callable, TypeVar, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Insert, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -378,7 +379,7 @@ def known_filepaths(
 
 @dataclass(frozen=True)
 class DailyCount:
-    """Pictures of one terminal, stream and UTC day."""
+    """Pictures of one terminal, stream and day (in the time zone asked for)."""
 
     day: date
     terminal: str
@@ -388,27 +389,38 @@ class DailyCount:
     bytes: int
 
 
-def daily_counts(*, session: Session | None = None) -> list[DailyCount]:
-    """Pictures per UTC day, terminal and stream, with thumbnails and bytes, oldest first."""
+def daily_counts(
+    *, timezone_name: str = "UTC", session: Session | None = None
+) -> list[DailyCount]:
+    """Pictures per day, terminal and stream, with thumbnails and bytes, oldest day first.
+
+    Days are those of ``timezone_name``: a terminal's day is its own wall-clock day,
+    which in UTC would be split across two dates.
+    """
+    try:
+        zone = ZoneInfo(timezone_name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {timezone_name!r}") from exc
     query = select(
         Image.timestamp,
         Image.terminal,
         Image.camera_id,
         Image.is_thumbnail,
         Image.file_size,
-    ).order_by(Image.timestamp)
+    )
     totals: dict[tuple[date, str, str], list[int]] = {}
     with _reading(session) as s:
         for stamp, terminal, camera_id, is_thumbnail, size in s.execute(
             query
         ).yield_per(5000):
-            entry = totals.setdefault((stamp.date(), terminal, camera_id), [0, 0, 0])
+            day = stamp.astimezone(zone).date()
+            entry = totals.setdefault((day, terminal, camera_id), [0, 0, 0])
             entry[0] += 1
             entry[1] += int(bool(is_thumbnail))
             entry[2] += int(size or 0)
     return [
-        DailyCount(day, terminal, camera_id, *entry)
-        for (day, terminal, camera_id), entry in totals.items()
+        DailyCount(day, terminal, camera_id, *totals[(day, terminal, camera_id)])
+        for day, terminal, camera_id in sorted(totals)
     ]
 
 

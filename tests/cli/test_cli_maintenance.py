@@ -8,8 +8,9 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -188,29 +189,40 @@ def test_reindex_against_an_unavailable_database_fails_cleanly(
 # --- stats ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("zone_options", "zone"),
+    [([], "America/Los_Angeles"), (["--timezone", "UTC"], "UTC")],
+    ids=["terminal-days", "utc-days"],
+)
 def test_stats_shows_days_streams_thumbnails_totals_and_runs(
-    replica: ReplicaServer, tmp_path: Path, db_url: str
+    replica: ReplicaServer,
+    tmp_path: Path,
+    db_url: str,
+    zone_options: list[str],
+    zone: str,
 ) -> None:
-    """Pictures from 16:30 to 17:30 at the terminal (PDT) fall on two UTC days."""
+    """Pictures from 16:30 to 17:30 at the terminal (PDT): one terminal day, two UTC days."""
     replica.faults = Faults(missing_full_rate=0.3)
     evening = [t for t in day_times(DAY) if "16:30" <= t.strftime("%H:%M") < "17:30"]
     outside = [t for t in day_times(DAY, "out_gate") if t.hour == 3]
     _download(replica, tmp_path, db_url, evening)
     _download(replica, tmp_path, db_url, outside, "out_gate")
 
-    result = run_cli("stats", "--db", db_url, cwd=tmp_path)
+    result = run_cli("stats", "--db", db_url, *zone_options, cwd=tmp_path)
     assert_clean_exit(result, 0)
+    assert f"day ({zone})" in result.stdout
     images = read_images(db_url)
     pictures: Counter[tuple[str, str]] = Counter()
     thumbs: Counter[tuple[str, str]] = Counter()
     for image in images:
         key = (
-            image.timestamp.astimezone(timezone.utc).date().isoformat(),
+            image.timestamp.astimezone(ZoneInfo(zone)).date().isoformat(),
             image.camera_id,
         )
         pictures[key] += 1
         thumbs[key] += int(image.is_thumbnail)
-    assert len({day for day, stream in pictures if stream == "in_gate"}) == 2
+    in_gate_days = {day for day, stream in pictures if stream == "in_gate"}
+    assert len(in_gate_days) == (1 if zone == "America/Los_Angeles" else 2)
     shown = {}
     for line in result.stdout.splitlines():
         cells = line.split()

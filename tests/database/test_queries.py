@@ -742,7 +742,7 @@ def test_known_filepaths_in_long_lists(database: str) -> None:
     assert queries.known_filepaths(["nope"]) == set()
 
 
-def test_daily_counts_per_utc_day_terminal_and_stream(database: str) -> None:
+def test_daily_counts_per_day_terminal_and_stream(database: str) -> None:
     late_evening_in_la = datetime(
         2024, 6, 1, 20, 30, tzinfo=LOS_ANGELES
     )  # 06-02 03:30 UTC
@@ -770,14 +770,22 @@ def test_daily_counts_per_utc_day_terminal_and_stream(database: str) -> None:
             ),
         ]
     )
-    counts = queries.daily_counts()
-    assert sorted(counts, key=lambda c: (c.day, c.terminal, c.camera_id)) == [
+    assert queries.daily_counts() == [
         DailyCount(date(2024, 6, 1), "apm", "in_gate", 2, 1, 15),
         DailyCount(date(2024, 6, 1), "apm", "out_gate", 1, 0, 7),
         DailyCount(date(2024, 6, 1), "wbct", "in_gate", 1, 0, 1),
         DailyCount(date(2024, 6, 2), "apm", "in_gate", 1, 0, 0),
     ]
-    assert [c.day for c in counts] == sorted(c.day for c in counts)
+    # The terminal's own days: "a" (00:00 UTC) is the evening before in Los Angeles,
+    # "c" (20:30 in Los Angeles) stays on June 1st.
+    assert queries.daily_counts(timezone_name="America/Los_Angeles") == [
+        DailyCount(date(2024, 5, 31), "apm", "in_gate", 1, 0, 10),
+        DailyCount(date(2024, 6, 1), "apm", "in_gate", 2, 1, 5),
+        DailyCount(date(2024, 6, 1), "apm", "out_gate", 1, 0, 7),
+        DailyCount(date(2024, 6, 1), "wbct", "in_gate", 1, 0, 1),
+    ]
+    with pytest.raises(ValueError, match="unknown time zone"):
+        queries.daily_counts(timezone_name="Mars/Olympus_Mons")
 
 
 def test_download_runs(database: str) -> None:
