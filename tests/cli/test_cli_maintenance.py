@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
+from modules.database import models, queries
 from modules.downloader.urls import build_image_url
 from modules.replica import Faults, ReplicaServer, Schedule
 from modules.replica.jpeg import picture_bytes
@@ -332,3 +333,25 @@ def test_python_m_modules_replica_with_a_pinned_day_stops_on_ctrl_c(
         text=True,
     )
     _serve_and_stop(process, Schedule(today=date(2025, 9, 20)), signal.SIGINT)
+
+
+def test_stats_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
+    """`draydog stats | head -1`: no traceback, no "failed" line, when the reader goes."""
+    db = sqlite_file_url(tmp_path / "many-days.sqlite3")
+    models.configure(db)
+    first = datetime(2020, 1, 1, 12, tzinfo=ZoneInfo("UTC"))
+    queries.insert_images(
+        {
+            "filepath": f"/a/{n}.jpg",
+            "camera_id": "in_gate",
+            "timestamp": first + timedelta(days=n),
+        }
+        for n in range(3000)
+    )
+    process = start_cli("stats", "--db", db, cwd=tmp_path)
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline().startswith("day (")
+    process.stdout.close()
+    errors = process.stderr.read()
+    assert process.wait(60) == 1
+    assert errors == ""
