@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import Insert, and_, or_, select, update
+from sqlalchemy import Insert, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -72,7 +72,23 @@ def claim_next(
     max_attempts: int = 3,
 ) -> Claim | None:
     """Take the first open day of the range: pending, or running under a lease that ran out."""
-    now = utcnow()
+    with session_scope() as session:
+        now = _shared_clock(session)
+        return _claim_in(
+            session, now, worker, terminal, streams, days, lease, max_attempts
+        )
+
+
+def _claim_in(
+    session: Session,
+    now: datetime,
+    worker: str,
+    terminal: str,
+    streams: Sequence[str],
+    days: Sequence[date],
+    lease: timedelta,
+    max_attempts: int,
+) -> Claim | None:
     query = (
         select(DayClaim)
         .where(
@@ -99,50 +115,63 @@ def claim_next(
         )
         .values(status=FAILED, lease_until=None, updated_at=now)
     )
-    with session_scope() as session:
-        # A worker that died on a day's last attempt leaves it running: close it as failed.
-        session.connection().execute(give_up)
-        row = session.execute(query).scalar_one_or_none()
-        if row is None:
-            return None
-        if row.status == RUNNING:
-            logger.warning(
-                "taking over %s %s %s from %s, whose lease ran out",
-                row.terminal,
-                row.camera_id,
-                row.day,
-                row.worker,
-            )
-        row.status = RUNNING
-        row.worker = worker
-        row.lease_until = now + lease
-        row.attempts += 1
-        row.updated_at = now
-        session.flush()
-        return Claim(
-            row.id,
+    # A worker that died on a day's last attempt leaves it running: close it as failed.
+    session.connection().execute(give_up)
+    row = session.execute(query).scalar_one_or_none()
+    if row is None:
+        return None
+    if row.status == RUNNING:
+        logger.warning(
+            "taking over %s %s %s from %s, whose lease ran out",
             row.terminal,
             row.camera_id,
             row.day,
-            worker,
-            row.lease_until,
-            row.attempts,
+            row.worker,
         )
+    row.status = RUNNING
+    row.worker = worker
+    row.lease_until = now + lease
+    row.attempts += 1
+    row.updated_at = now
+    session.flush()
+    return Claim(
+        row.id,
+        row.terminal,
+        row.camera_id,
+        row.day,
+        worker,
+        row.lease_until,
+        row.attempts,
+    )
+
+
+def _shared_clock(session: Session) -> datetime:
+    """The time every worker agrees on: the database server's on PostgreSQL.
+
+    Workers on several machines compare leases against one clock, so a machine whose
+    clock runs ahead cannot take over a day whose lease is still running. SQLite
+    lives on one machine, whose clock is the shared one.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        moment = session.execute(select(func.clock_timestamp())).scalar_one()
+        assert isinstance(moment, datetime)
+        return moment.astimezone(timezone.utc)
+    return utcnow()
 
 
 def renew(claim: Claim, lease: timedelta) -> bool:
     """Extend the lease; False when another worker has taken the day over meanwhile."""
-    now = utcnow()
-    stmt = (
-        update(DayClaim)
-        .where(
-            DayClaim.id == claim.id,
-            DayClaim.worker == claim.worker,
-            DayClaim.status == RUNNING,
-        )
-        .values(lease_until=now + lease, updated_at=now)
-    )
     with session_scope() as session:
+        now = _shared_clock(session)
+        stmt = (
+            update(DayClaim)
+            .where(
+                DayClaim.id == claim.id,
+                DayClaim.worker == claim.worker,
+                DayClaim.status == RUNNING,
+            )
+            .values(lease_until=now + lease, updated_at=now)
+        )
         return bool(session.connection().execute(stmt).rowcount)
 
 

@@ -411,3 +411,26 @@ def test_download_claimed_refuses_a_lease_that_is_not_positive(
         with pytest.raises(ValueError, match="lease"):
             download_claimed(downloader, DAYS[0], DAYS[0], lease=lease)
     assert all_rows() == []
+
+
+@pytest.mark.postgres
+def test_a_worker_whose_clock_runs_ahead_cannot_take_over_a_live_day(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Leases are kept on the database server's clock, not each machine's own."""
+    models.configure(postgres_url)
+    claims.add_days(TERMINAL, ["in_gate"], DAYS[:1])
+    held = claims.claim_next("w1", TERMINAL, ["in_gate"], DAYS[:1], lease=LEASE)
+    assert held is not None
+    ahead = models.utcnow() + timedelta(hours=1)
+    monkeypatch.setattr(claims, "utcnow", lambda: ahead)
+    monkeypatch.setattr(models, "utcnow", lambda: ahead)
+
+    taken = claims.claim_next("w2", TERMINAL, ["in_gate"], DAYS[:1], lease=LEASE)
+
+    assert taken is None
+    assert claims.renew(held, LEASE)
+    (row,) = all_rows()
+    assert (row.worker, row.status) == ("w1", claims.RUNNING)
+    assert row.lease_until is not None
+    assert row.lease_until < ahead
