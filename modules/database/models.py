@@ -288,7 +288,10 @@ def _is_schema_race(exc: DBAPIError) -> bool:
 def _create_engine(url: str) -> Engine:
     parsed = normalize_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
+        # An unreachable host must fail in seconds, not after the kernel's TCP timeout.
+        return create_engine(
+            parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10}
+        )
     database = parsed.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         _ensure_default_folder(url, Path(database))

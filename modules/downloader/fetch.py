@@ -27,6 +27,7 @@ from modules.backoff import Backoff
 logger = logging.getLogger(__name__)
 
 JPEG_MAGIC = b"\xff\xd8\xff"
+JPEG_END = b"\xff\xd9"
 PART_SUFFIX = ".part"
 CHUNK_BYTES = 64 * 1024
 HOST_TAG = socket.gethostname().replace(".", "_")
@@ -177,6 +178,7 @@ class PictureFetcher:
         deadline = time.monotonic() + self.timeout
         digest = hashlib.sha256()
         size = 0
+        tail = b""
         part = part_path_for(destination)
         try:
             destination.parent.mkdir(parents=True, exist_ok=True)
@@ -196,6 +198,7 @@ class PictureFetcher:
                         )
                     digest.update(chunk)
                     out.write(chunk)
+                    tail = (tail + chunk)[-2:]
                 out.flush()
                 os.fsync(out.fileno())
             if size == 0:
@@ -204,6 +207,10 @@ class PictureFetcher:
                 raise FetchError(
                     f"truncated: {size} of {expected} bytes", retryable=True
                 )
+            if expected is None and tail != JPEG_END:
+                # Nothing says how long the body should be: a JPEG that ends
+                # without its end-of-image marker was cut off.
+                raise FetchError("truncated: no JPEG end marker", retryable=True)
             os.replace(part, destination)
         except (
             requests.ConnectionError,

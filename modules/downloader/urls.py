@@ -117,6 +117,8 @@ def parse_wall_clock(
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
+        if len(value.strip()) <= len("YYYY-MM-DD"):
+            raise ValueError(f"not a timestamp (a day without a time?): {value!r}")
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError as exc:

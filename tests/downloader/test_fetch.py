@@ -38,7 +38,7 @@ from modules.replica import Faults, ReplicaServer
 from tests.downloader.conftest import DAY, day_times, expected_bytes, url_of
 
 NETLOC = "cdn.draydog.com"
-BODY = JPEG_MAGIC + b"\xe0" + bytes(range(256)) * 8
+BODY = JPEG_MAGIC + b"\xe0" + bytes(range(256)) * 8 + b"\xff\xd9"
 
 
 @pytest.mark.parametrize(
@@ -163,6 +163,13 @@ class _Edge(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(BODY)
             self.close_connection = True
+        elif self.path == "/cut-no-length.jpeg":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(BODY[: len(BODY) // 2])
+            self.close_connection = True
         elif self.path == "/drip.jpeg":
             self.send_response(200)
             self.send_header("Content-Type", "image/jpeg")
@@ -248,6 +255,16 @@ def test_a_body_without_content_length_is_kept_when_it_is_a_jpeg(
     assert fetched.size == len(BODY)
     assert fetched.sha256 == hashlib.sha256(BODY).hexdigest()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.jpg"]
+
+
+def test_a_body_cut_short_without_content_length_is_retried_and_never_kept(
+    edge: str, edge_fetcher: PictureFetcher, tmp_path: Path
+) -> None:
+    with pytest.raises(FetchError, match="no JPEG end marker") as caught:
+        edge_fetcher.fetch(f"{edge}/cut-no-length.jpeg", tmp_path / "x.jpg")
+    assert caught.value.retryable
+    assert _Edge.hits["/cut-no-length.jpeg"] == edge_fetcher.backoff.attempts
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_body_slower_than_the_timeout_is_abandoned(

@@ -490,7 +490,9 @@ def test_parse_wall_clock() -> None:
     assert parse_wall_clock(wall).tzinfo is None
 
 
-@pytest.mark.parametrize("value", ["", "garbage", "2025-09-06T25:00:00", "06/09/2025"])
+@pytest.mark.parametrize(
+    "value", ["", "garbage", "2025-09-06T25:00:00", "06/09/2025", "2025-09-06"]
+)
 def test_parse_wall_clock_rejects_bad_strings(value: str) -> None:
     with pytest.raises(ValueError, match="not a timestamp"):
         parse_wall_clock(value)
