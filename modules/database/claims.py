@@ -12,12 +12,19 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from typing import cast
 
-from sqlalchemy import Insert, and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Insert, Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from modules.database.models import DayClaim, read_scope, session_scope, utcnow
+from modules.database.models import (
+    DayClaim,
+    read_scope,
+    session_scope,
+    upsert_insert,
+    utcnow,
+    with_db_retries,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +45,11 @@ class Claim:
 
 
 def add_days(terminal: str, streams: Sequence[str], days: Iterable[date]) -> None:
-    """Make sure every (terminal, stream, day) has a claim row; existing rows are left as they are."""
+    """Make sure every (terminal, stream, day) has a claim row; failed days get a new chance.
+
+    Done and running days are left as they are. A day that failed in an earlier run
+    is pending again with fresh attempts, as a plain rerun would try it again.
+    """
     rows = [
         {
             "terminal": terminal,
@@ -52,14 +63,24 @@ def add_days(terminal: str, streams: Sequence[str], days: Iterable[date]) -> Non
     ]
     if not rows:
         return
-    with session_scope() as session:
-        session.execute(_insert_ignoring_existing(session), rows)
+
+    def write() -> None:
+        with session_scope() as session:
+            session.execute(_insert_reopening_failed(session), rows)
+
+    with_db_retries(write, "adding days to claim")
 
 
-def _insert_ignoring_existing(session: Session) -> Insert:
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(DayClaim).on_conflict_do_nothing()
-    return sqlite.insert(DayClaim).on_conflict_do_nothing()
+def _insert_reopening_failed(session: Session) -> Insert:
+    table = cast(Table, DayClaim.__table__)
+    return upsert_insert(session, table).on_conflict_do_update(
+        index_elements=["terminal", "camera_id", "day"],
+        set_=_REOPENED,
+        where=DayClaim.status == FAILED,
+    )
+
+
+_REOPENED = {"status": PENDING, "attempts": 0, "worker": None, "lease_until": None}
 
 
 def claim_next(
@@ -72,11 +93,15 @@ def claim_next(
     max_attempts: int = 3,
 ) -> Claim | None:
     """Take the first open day of the range: pending, or running under a lease that ran out."""
-    with session_scope() as session:
-        now = _shared_clock(session)
-        return _claim_in(
-            session, now, worker, terminal, streams, days, lease, max_attempts
-        )
+
+    def claim() -> Claim | None:
+        with session_scope() as session:
+            now = _shared_clock(session)
+            return _claim_in(
+                session, now, worker, terminal, streams, days, lease, max_attempts
+            )
+
+    return with_db_retries(claim, "claiming a day")
 
 
 def _claim_in(
@@ -161,18 +186,22 @@ def _shared_clock(session: Session) -> datetime:
 
 def renew(claim: Claim, lease: timedelta) -> bool:
     """Extend the lease; False when another worker has taken the day over meanwhile."""
-    with session_scope() as session:
-        now = _shared_clock(session)
-        stmt = (
-            update(DayClaim)
-            .where(
-                DayClaim.id == claim.id,
-                DayClaim.worker == claim.worker,
-                DayClaim.status == RUNNING,
+
+    def extend() -> bool:
+        with session_scope() as session:
+            now = _shared_clock(session)
+            stmt = (
+                update(DayClaim)
+                .where(
+                    DayClaim.id == claim.id,
+                    DayClaim.worker == claim.worker,
+                    DayClaim.status == RUNNING,
+                )
+                .values(lease_until=now + lease, updated_at=now)
             )
-            .values(lease_until=now + lease, updated_at=now)
-        )
-        return bool(session.connection().execute(stmt).rowcount)
+            return bool(session.connection().execute(stmt).rowcount)
+
+    return with_db_retries(extend, "renewing a lease")
 
 
 def release(claim: Claim, *, done: bool, max_attempts: int = 3) -> None:
@@ -183,8 +212,12 @@ def release(claim: Claim, *, done: bool, max_attempts: int = 3) -> None:
         .where(DayClaim.id == claim.id, DayClaim.worker == claim.worker)
         .values(status=status, lease_until=None, updated_at=utcnow())
     )
-    with session_scope() as session:
-        session.connection().execute(stmt)
+
+    def write() -> None:
+        with session_scope() as session:
+            session.connection().execute(stmt)
+
+    with_db_retries(write, "releasing a day")
 
 
 def claims_for(terminal: str, days: Sequence[date]) -> list[DayClaim]:

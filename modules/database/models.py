@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -28,12 +28,16 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     create_engine,
     event,
 )
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.sqlite import DATETIME as SQLiteDATETIME
+from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import (
@@ -45,7 +49,7 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from modules.backoff import Backoff
+from modules.backoff import Backoff, call_with_retries
 
 logger = logging.getLogger(__name__)
 
@@ -375,6 +379,28 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+T = TypeVar("T")
+
+
+def upsert_insert(session: Session, table: Table) -> PostgresInsert | SQLiteInsert:
+    """An INSERT with ``ON CONFLICT`` clauses for the session's database (SQLite or PostgreSQL)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(
+        f"database {dialect!r} is not supported (use SQLite or PostgreSQL)"
+    )
+
+
+def with_db_retries(operation: Callable[[], T], describe: str) -> T:
+    """Run a unit of work, retrying transient database errors with the configured backoff."""
+    return call_with_retries(
+        operation, retry_policy(), is_transient_error, describe=describe
+    )
 
 
 def is_transient_error(exc: BaseException) -> bool:

@@ -17,18 +17,16 @@ from typing import Any, Callable, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Insert, Table, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from modules.backoff import call_with_retries
 from modules.database.models import (
     DownloadRun,
     Image,
-    is_transient_error,
     read_scope,
-    retry_policy,
     session_scope,
+    upsert_insert,
     utcnow,
+    with_db_retries,
 )
 
 logger = logging.getLogger(__name__)
@@ -105,7 +103,7 @@ def insert_image(
         with session_scope() as own:
             return _insert_one(own, record)
 
-    return _with_db_retries(write, f"insert of {filepath}")
+    return with_db_retries(write, f"insert of {filepath}")
 
 
 def _insert_one(session: Session, record: dict[str, Any]) -> int:
@@ -173,13 +171,13 @@ def _write_chunk(
             with session_scope() as own:
                 return _insert_chunk(own, chunk)
 
-        return _with_db_retries(in_transaction, f"chunk of {len(chunk)} records")
+        return with_db_retries(in_transaction, f"chunk of {len(chunk)} records")
 
     def in_savepoint() -> tuple[int, dict[str, int]]:
         with session.begin_nested():
             return _insert_chunk(session, chunk)
 
-    return _with_db_retries(in_savepoint, f"chunk of {len(chunk)} records")
+    return with_db_retries(in_savepoint, f"chunk of {len(chunk)} records")
 
 
 def _insert_chunk(
@@ -200,15 +198,8 @@ def _insert_chunk(
 def _insert_ignoring_duplicates(session: Session) -> Insert:
     # A Core insert on the table, not the ORM entity: the ORM's bulk-insert layer
     # costs more per row than the database does, and these writes need none of it.
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(IMAGES).on_conflict_do_nothing(
-            index_elements=["filepath"]
-        )
-    if dialect == "sqlite":
-        return sqlite.insert(IMAGES).on_conflict_do_nothing(index_elements=["filepath"])
-    raise NotImplementedError(
-        f"database {dialect!r} is not supported (use SQLite or PostgreSQL)"
+    return upsert_insert(session, IMAGES).on_conflict_do_nothing(
+        index_elements=["filepath"]
     )
 
 
@@ -244,12 +235,6 @@ def _normalize_record(raw: Mapping[str, Any]) -> dict[str, Any]:
         "run_id": raw.get("run_id"),
         "downloaded_at": raw.get("downloaded_at") or utcnow(),
     }
-
-
-def _with_db_retries(operation: Callable[[], T], describe: str) -> T:
-    return call_with_retries(
-        operation, retry_policy(), is_transient_error, describe=describe
-    )
 
 
 # --- reads ------------------------------------------------------------------

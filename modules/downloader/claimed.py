@@ -18,7 +18,7 @@ from types import TracebackType
 from modules.database import claims
 from modules.downloader.report import DownloadReport
 from modules.downloader.selenium_client import DrayDogDownloader, ProgressCallback
-from modules.downloader.urls import validate_name
+from modules.downloader.urls import terminal_today, validate_name
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,15 @@ class _LeaseKeeper:
         self._thread.join()
 
 
+def _finished(downloader: DrayDogDownloader, day: date, report: DownloadReport) -> bool:
+    """Whether a day can be closed for good: all of it was had, and it is over at the terminal.
+
+    Anything less (pictures or rows that failed, today's day still filling up) puts
+    the day back, so another attempt, or the next run, completes it.
+    """
+    return report.ok and day < terminal_today(downloader.source_timezone)
+
+
 def download_claimed(
     downloader: DrayDogDownloader,
     start: str | date,
@@ -81,8 +90,8 @@ def download_claimed(
 ) -> dict[tuple[date, str], DownloadReport]:
     """Download the days of the range that no other worker holds, until none is left.
 
-    Returns the reports of the days this worker did. A day that failed as a whole
-    goes back to the pool (up to three attempts in all). Bad stream names are a
+    Returns the reports of the days this worker did. A day that is not complete
+    goes back to the pool (up to three attempts in all; a later run tries again). Bad stream names are a
     ValueError before anything is written.
     """
     if lease <= timedelta(0):
@@ -102,7 +111,7 @@ def download_claimed(
             report = downloader.download_day_safely(
                 claim.day, claim.stream, progress=progress
             )
-        claims.release(claim, done=report.error is None)
+        claims.release(claim, done=_finished(downloader, claim.day, report))
         reports[(claim.day, claim.stream)] = report
         if on_day is not None:
             on_day(claim.day, claim.stream, report)

@@ -102,6 +102,28 @@ def test_add_days_is_idempotent_and_leaves_existing_rows_alone(database: str) ->
     assert kept.lease_until == running.lease_until
 
 
+def test_add_days_gives_a_failed_day_a_new_chance(database: str) -> None:
+    claims.add_days(TERMINAL, ["in_gate"], DAYS[:2])
+    for number in range(1, 4):
+        got = claims.claim_next(
+            f"w{number}", TERMINAL, ["in_gate"], DAYS[:1], lease=LEASE
+        )
+        assert got is not None
+        claims.release(got, done=False)
+    done = claims.claim_next("w4", TERMINAL, ["in_gate"], DAYS[1:2], lease=LEASE)
+    assert done is not None
+    claims.release(done, done=True)
+    assert [r.status for r in all_rows()] == [claims.FAILED, claims.DONE]
+
+    claims.add_days(TERMINAL, ["in_gate"], DAYS[:2])  # the next run of the range
+
+    failed, finished = all_rows()
+    assert (failed.status, failed.attempts, failed.worker) == (claims.PENDING, 0, None)
+    assert (finished.status, finished.worker) == (claims.DONE, "w4")
+    again = claims.claim_next("w5", TERMINAL, ["in_gate"], DAYS[:2], lease=LEASE)
+    assert again is not None and (again.day, again.attempts) == (DAYS[0], 1)
+
+
 # --- claim_next -----------------------------------------------------------------------
 
 

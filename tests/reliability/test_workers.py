@@ -32,6 +32,7 @@ from modules.database import claims, models
 from modules.downloader.archive import day_folder
 from modules.downloader.claimed import download_claimed
 from modules.downloader.discovery import DiscoveryResult
+from modules.downloader.urls import DEFAULT_TIMEZONE, terminal_today
 from modules.downloader.report import DownloadReport
 from modules.downloader.selenium_client import DrayDogDownloader
 from tests.reliability.workers_helpers import (
@@ -672,3 +673,37 @@ def test_claimed_refuses_a_bad_stream_before_writing_anything(
             download_claimed(d, D1, D2, [IN, bad], worker="w", lease=timedelta(1))
     assert claim_rows() == []
     assert not (tmp_path / "archive").exists()
+
+
+def test_claimed_a_day_is_closed_only_when_complete_and_over(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day with a failed picture goes back to the pool; the terminal's today is never
+    closed (it is still filling up); a complete past day is done at once."""
+    today = terminal_today(DEFAULT_TIMEZONE)
+    answers = {D1: [DownloadReport(failed=[("t", "404")]), DownloadReport()]}
+
+    def download_day(
+        self: DrayDogDownloader, day: date, stream: str, **kwargs: object
+    ) -> DownloadReport:
+        queue = answers.get(day)
+        return queue.pop(0) if queue else DownloadReport()
+
+    monkeypatch.setattr(DrayDogDownloader, "download_day_safely", download_day)
+    with DrayDogDownloader(download_dir=tmp_path, persist=False) as downloader:
+        for first, last in ((D1, D2), (today, today)):
+            download_claimed(
+                downloader,
+                first,
+                last,
+                [IN],
+                worker="solo",
+                lease=timedelta(seconds=30),
+            )
+
+    states = {r.day: (r.status, r.attempts) for r in claim_rows()}
+    assert states == {
+        D1: (claims.DONE, 2),
+        D2: (claims.DONE, 1),
+        today: (claims.FAILED, 3),
+    }
