@@ -100,6 +100,8 @@ class DiscoveryResult:
     """CDN pictures ignored because their URL is not one of this terminal's and stream's."""
     missing: int = 0
     """Pictures whose thumbnail failed to load in the page (``el-image__error``): no URL."""
+    thumbnails: dict[str, str] = field(default_factory=dict, compare=False)
+    """The page's own thumbnail URL of each timestamp: the form the CDN really uses."""
     seconds: float = field(default=0.0, compare=False)
     """How long the discovery took."""
 
@@ -389,7 +391,7 @@ class BrowserDiscovery:
     def _result(
         self, day: date, stream: str, state: PageState, seconds: float
     ) -> DiscoveryResult:
-        times: set[str] = set()
+        thumbnails: dict[str, str] = {}
         foreign = unparsed = 0
         off_day = 0
         for src in state.srcs:
@@ -405,7 +407,7 @@ class BrowserDiscovery:
                 logger.debug("not a %s/%s picture: %s", self.terminal, stream, src)
                 continue
             off_day += ref.local_time.date() != day
-            times.add(ref.local_time.isoformat(timespec="seconds"))
+            thumbnails.setdefault(ref.local_time.isoformat(timespec="seconds"), src)
         if off_day:
             logger.warning(
                 "%d of the History pictures of %s are of another day", off_day, day
@@ -413,11 +415,12 @@ class BrowserDiscovery:
         return DiscoveryResult(
             day=day,
             stream=stream,
-            timestamps=sorted(times),
+            timestamps=sorted(thumbnails),
             foreign=foreign,
             unparsed=unparsed,
             missing=state.errors,
             seconds=seconds,
+            thumbnails=thumbnails,
         )
 
     def _is_day_list(self, state: PageState, day: date) -> bool:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
@@ -38,6 +39,7 @@ from modules.downloader.urls import (
     DEFAULT_TIMEZONE,
     InvalidImageURL,
     build_image_url,
+    full_size_url,
     get_zone,
     parse_day,
     parse_image_url,
@@ -66,6 +68,18 @@ class PictureOutcome:
     sha256: str | None = None
     is_thumbnail: bool = False
     reason: str | None = None
+    timestamp: datetime | None = None
+    """The capture time, timezone-aware UTC."""
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """A picture to have: its wall-clock time (names the file), UTC time and URLs."""
+
+    wall: datetime
+    timestamp: datetime
+    full_url: str
+    thumb_url: str
 
 
 ProgressCallback = Callable[[PictureOutcome, int, int], None]
@@ -195,18 +209,36 @@ class DrayDogDownloader:
         as one failure of the day, so they are never silently missing.
         """
         found = self.discover(date, stream_name)
-        report = self.download_images_direct(
-            stream_name, found.timestamps, save_dir=save_dir, progress=progress
-        )
-        report.foreign_ignored = found.foreign
+        validate_name(stream_name, "stream")
+        wanted = [
+            self._wanted_from_page(stream_name, iso, found) for iso in found.timestamps
+        ]
+        page_failures = []
         if found.missing:
-            report.failed.append(
+            page_failures.append(
                 (
                     found.day.isoformat(),
                     f"{found.missing} pictures failed to load on the page",
                 )
             )
+        root = Path(save_dir) if save_dir is not None else self.download_dir
+        report = self._download(
+            stream_name, wanted, root, progress, page_failures=page_failures
+        )
+        report.foreign_ignored = found.foreign
         return report
+
+    def _wanted_from_page(
+        self, stream: str, iso: str, found: DiscoveryResult
+    ) -> _Wanted:
+        """The page's own URLs for a picture (whatever form the CDN uses), else built ones."""
+        thumbnail = found.thumbnails.get(iso)
+        if thumbnail is None:
+            return self._wanted(stream, parse_wall_clock(iso, self.source_timezone))
+        ref = parse_image_url(thumbnail, self.source_timezone)
+        return _Wanted(
+            ref.local_time, ref.timestamp, full_size_url(thumbnail), thumbnail
+        )
 
     def download_date_range(
         self,
@@ -284,7 +316,9 @@ class DrayDogDownloader:
             ref.stream, ref.local_time, ref.is_thumbnail
         )
         try:
-            outcome = self._obtain(url, destination, ref.local_time, ref.is_thumbnail)
+            outcome = self._obtain(
+                url, destination, ref.local_time, ref.is_thumbnail, ref.timestamp
+            )
         except FetchError as exc:
             logger.warning("could not download %s: %s", url, exc.reason)
             return None
@@ -309,28 +343,32 @@ class DrayDogDownloader:
         return saved
 
     def _obtain(
-        self, url: str, destination: Path, wall_time: datetime, is_thumbnail: bool
+        self,
+        url: str,
+        destination: Path,
+        wall_time: datetime,
+        is_thumbnail: bool,
+        timestamp: datetime,
     ) -> PictureOutcome:
         """The picture at ``destination``: already complete there, or fetched now."""
         if destination.is_file():
-            return PictureOutcome(
-                wall_time,
-                "present",
-                url,
-                destination,
+            size, digest, status = (
                 destination.stat().st_size,
                 sha256_of(destination),
-                is_thumbnail,
+                "present",
             )
-        fetched = self.fetcher.fetch(url, destination)
+        else:
+            fetched = self.fetcher.fetch(url, destination)
+            size, digest, status = fetched.size, fetched.sha256, "downloaded"
         return PictureOutcome(
             wall_time,
-            "downloaded",
+            status,
             url,
-            fetched.path,
-            fetched.size,
-            fetched.sha256,
+            destination,
+            size,
+            digest,
             is_thumbnail,
+            timestamp=timestamp,
         )
 
     def _extract_timestamp_from_url(self, url: str) -> datetime:
@@ -366,7 +404,6 @@ class DrayDogDownloader:
         this call, new or already there, is written to the database in chunks of
         ``batch_size``, so the database catches up with the disk on each re-run.
         """
-        started = time.monotonic()
         validate_name(stream_name, "stream")
         if max_images is not None and max_images < 0:
             raise ValueError(f"max_images must not be negative, not {max_images}")
@@ -376,31 +413,58 @@ class DrayDogDownloader:
         if max_images is not None:
             wall_times = wall_times[:max_images]
         root = Path(save_dir) if save_dir is not None else self.download_dir
-        report = DownloadReport(requested=len(wall_times))
+        wanted = [self._wanted(stream_name, wall) for wall in wall_times]
+        return self._download(stream_name, wanted, root, progress)
+
+    def _wanted(self, stream: str, wall: datetime) -> _Wanted:
+        return _Wanted(
+            wall,
+            wall_clock_to_utc(wall, self.source_timezone),
+            self._url(stream, wall, thumbnail=False),
+            self._url(stream, wall, thumbnail=True),
+        )
+
+    def _download(
+        self,
+        stream: str,
+        wanted: list[_Wanted],
+        root: Path,
+        progress: ProgressCallback | None,
+        *,
+        page_failures: Sequence[tuple[str, str]] = (),
+    ) -> DownloadReport:
+        """Fetch, store and record ``wanted``; the run row is closed whatever happens."""
+        started = time.monotonic()
+        report = DownloadReport(requested=len(wanted), failed=list(page_failures))
         for folder in {
-            picture_path(root, self.terminal, stream_name, w).parent for w in wall_times
+            picture_path(root, self.terminal, stream, w.wall).parent for w in wanted
         }:
             remove_stale_parts(folder)
-        report.run_id = self._start_run(stream_name, len(wall_times))
+        report.run_id = self._start_run(stream, len(wanted))
         pending: list[dict[str, Any]] = []
-        for done, outcome in enumerate(
-            self._fetch_all(root, stream_name, wall_times), start=1
-        ):
-            self._count(report, outcome)
-            if outcome.path is not None:
-                pending.append(self._record(stream_name, outcome, report.run_id))
-            if len(pending) >= self.batch_size:
-                self._persist(report, pending)
-                pending = []
-            if progress is not None:
-                progress(outcome, done, len(wall_times))
-        self._persist(report, pending)
-        report.seconds = time.monotonic() - started
-        self._finish_run(report)
+        interrupted = True
+        try:
+            for done, outcome in enumerate(
+                self._fetch_all(root, stream, wanted), start=1
+            ):
+                self._count(report, outcome)
+                if outcome.path is not None:
+                    pending.append(self._record(stream, outcome, report.run_id))
+                if len(pending) >= self.batch_size:
+                    self._persist(report, pending)
+                    pending = []
+                if progress is not None:
+                    progress(outcome, done, len(wanted))
+            interrupted = False
+        finally:
+            # Also when interrupted: the files already on disk get their rows.
+            self._persist(report, pending)
+            report.seconds = time.monotonic() - started
+            self._finish_run(report, interrupted=interrupted)
         logger.info(
             "%s %s: %d requested, %d downloaded, %d present, %d failed, %d db failures",
             self.terminal,
-            stream_name,
+            stream,
             report.requested,
             report.downloaded,
             report.already_present,
@@ -410,19 +474,19 @@ class DrayDogDownloader:
         return report
 
     def _fetch_all(
-        self, root: Path, stream: str, wall_times: list[datetime]
+        self, root: Path, stream: str, wanted: list[_Wanted]
     ) -> Iterable[PictureOutcome]:
         """Outcomes as pictures finish, with at most ``2 * max_workers`` in flight (bounded memory)."""
-        todo = iter(wall_times)
+        todo = iter(wanted)
         with ThreadPoolExecutor(
             self.max_workers, thread_name_prefix="draydog-fetch"
         ) as pool:
             in_flight: set[Future[PictureOutcome]] = set()
             try:
                 while True:
-                    for wall in todo:
+                    for picture in todo:
                         in_flight.add(
-                            pool.submit(self._fetch_picture, root, stream, wall)
+                            pool.submit(self._fetch_picture, root, stream, picture)
                         )
                         if len(in_flight) >= 2 * self.max_workers:
                             break
@@ -435,39 +499,40 @@ class DrayDogDownloader:
                 for future in in_flight:
                     future.cancel()
 
-    def _fetch_picture(self, root: Path, stream: str, wall: datetime) -> PictureOutcome:
+    def _fetch_picture(
+        self, root: Path, stream: str, picture: _Wanted
+    ) -> PictureOutcome:
         try:
-            return self._fetch_or_fall_back(root, stream, wall)
+            return self._fetch_or_fall_back(root, stream, picture)
         except Exception as exc:
-            logger.exception("unexpected error on the picture of %s %s", stream, wall)
-            url = self._url(stream, wall, thumbnail=False)
+            logger.exception("unexpected error on %s", picture.full_url)
             return PictureOutcome(
-                wall, "failed", url, reason=f"{type(exc).__name__}: {exc}"
+                picture.wall,
+                "failed",
+                picture.full_url,
+                reason=f"{type(exc).__name__}: {exc}",
+                timestamp=picture.timestamp,
             )
 
     def _fetch_or_fall_back(
-        self, root: Path, stream: str, wall: datetime
+        self, root: Path, stream: str, picture: _Wanted
     ) -> PictureOutcome:
-        full_url = self._url(stream, wall, thumbnail=False)
+        wall, full_url, thumb_url = picture.wall, picture.full_url, picture.thumb_url
+        failed = partial(PictureOutcome, wall, "failed", timestamp=picture.timestamp)
         full_path = picture_path(root, self.terminal, stream, wall)
         try:
-            return self._obtain(full_url, full_path, wall, is_thumbnail=False)
+            return self._obtain(full_url, full_path, wall, False, picture.timestamp)
         except NotFound:
             logger.info("no full-size picture at %s: trying the thumbnail", full_url)
         except FetchError as exc:
-            return PictureOutcome(wall, "failed", full_url, reason=exc.reason)
-        thumb_url = self._url(stream, wall, thumbnail=True)
+            return failed(full_url, reason=exc.reason)
         thumb_path = picture_path(root, self.terminal, stream, wall, thumbnail=True)
         try:
-            return self._obtain(thumb_url, thumb_path, wall, is_thumbnail=True)
+            return self._obtain(thumb_url, thumb_path, wall, True, picture.timestamp)
         except NotFound:
-            return PictureOutcome(
-                wall, "failed", full_url, reason="404: no picture, no thumbnail"
-            )
+            return failed(full_url, reason="404: no picture, no thumbnail")
         except FetchError as exc:
-            return PictureOutcome(
-                wall, "failed", thumb_url, reason=f"thumbnail: {exc.reason}"
-            )
+            return failed(thumb_url, reason=f"thumbnail: {exc.reason}")
 
     def _url(self, stream: str, wall: datetime, *, thumbnail: bool) -> str:
         return build_image_url(
@@ -503,7 +568,7 @@ class DrayDogDownloader:
             "filepath": str(outcome.path.resolve()),
             "camera_id": stream,
             "terminal": self.terminal,
-            "timestamp": wall_clock_to_utc(outcome.wall_time, self.source_timezone),
+            "timestamp": outcome.timestamp,
             "file_size": outcome.size,
             "sha256": outcome.sha256,
             "source_url": outcome.url,
@@ -531,12 +596,15 @@ class DrayDogDownloader:
             logger.error("could not record the start of the run: %s", exc)
             return None
 
-    def _finish_run(self, report: DownloadReport) -> None:
+    def _finish_run(self, report: DownloadReport, *, interrupted: bool) -> None:
         if report.run_id is None:
             return
-        status = (
-            "ok" if report.ok else ("db_failed" if not report.failed else "partial")
-        )
+        if interrupted:
+            status = "interrupted"
+        elif report.ok:
+            status = "ok"
+        else:
+            status = "db_failed" if not report.failed else "partial"
         try:
             queries.finish_run(
                 report.run_id,

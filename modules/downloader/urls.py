@@ -36,6 +36,9 @@ _PATH_RE = re.compile(
 )
 
 
+_THUMB_SUFFIX_RE = re.compile(r"-thumbnail(\.jpe?g)$")
+
+
 class InvalidImageURL(ValueError):
     """A URL that is not a DrayDog picture URL."""
 
@@ -199,6 +202,15 @@ def build_image_url(
     suffix = THUMBNAIL_SUFFIX if thumbnail else ""
     stamp = wall.strftime("%Y-%m-%dT%H:%M:%S")
     return f"{cdn_url.rstrip('/')}/{terminal}/{day}/{wall.hour}/{stamp}-{stream}{suffix}.jpeg"
+
+
+def full_size_url(thumbnail_url: str) -> str:
+    """The full-size picture of a thumbnail URL: the same with ``-thumbnail`` dropped."""
+    parts = urlsplit(thumbnail_url)
+    path = _THUMB_SUFFIX_RE.sub(r"\1", parts.path)
+    if path == parts.path:
+        raise InvalidImageURL(f"not a thumbnail URL: {thumbnail_url!r}")
+    return parts._replace(path=path).geturl()
 
 
 def parse_day(value: str | date) -> date:

@@ -547,10 +547,12 @@ def test_an_unexpected_error_fails_one_picture_only(
     downloader = make_downloader(persist=False)
     real_obtain = downloader._obtain
 
-    def broken(url: str, destination: Path, wall: datetime, is_thumbnail: bool) -> Any:
+    def broken(
+        url: str, destination: Path, wall: datetime, is_thumbnail: bool, utc: datetime
+    ) -> Any:
         if wall == walls[2]:
             raise RuntimeError("bug")
-        return real_obtain(url, destination, wall, is_thumbnail)
+        return real_obtain(url, destination, wall, is_thumbnail, utc)
 
     monkeypatch.setattr(downloader, "_obtain", broken)
     report = downloader.download_images_direct(STREAM, walls)
@@ -728,3 +730,24 @@ def test_at_most_twice_max_workers_pictures_are_in_flight(
         outstanding += 1 if event == "submit" else -1
         most = max(most, outstanding)
     assert most == 2 * 3
+
+
+def test_an_interrupted_batch_closes_its_run_and_records_its_files(
+    replica: ReplicaServer, make_downloader: DownloaderFactory, database: str
+) -> None:
+    walls = day_times(DAY)[:40]
+    downloader = make_downloader(max_workers=2)
+
+    def interrupt(outcome: PictureOutcome, done: int, total: int) -> None:
+        if done == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        downloader.download_images_direct(STREAM, walls, progress=interrupt)
+
+    (run,) = queries.recent_runs()
+    assert (run.status, run.downloaded) == ("interrupted", 5)
+    assert run.finished_at is not None
+    recorded = {image.filepath for image in queries.list_images()}
+    assert len(recorded) == 5
+    assert all(Path(path).is_file() for path in recorded)
