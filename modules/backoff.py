@@ -45,17 +45,23 @@ def call_with_retries(
     is_retryable: Callable[[BaseException], bool],
     *,
     describe: str = "operation",
+    min_wait: Callable[[BaseException], float] = lambda exc: 0.0,
+    log_level: int = logging.WARNING,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Run ``operation``, retrying what ``is_retryable`` accepts; re-raise the rest or the last."""
+    """Run ``operation``, retrying what ``is_retryable`` accepts; re-raise the rest or the last.
+
+    ``min_wait`` lets an error ask for a longer pause (an HTTP Retry-After, say).
+    """
     for retry_number in range(policy.attempts):
         try:
             return operation()
         except Exception as exc:
             if retry_number + 1 >= policy.attempts or not is_retryable(exc):
                 raise
-            wait = policy.delay(retry_number)
-            logger.warning(
+            wait = policy.delay(retry_number, floor=min_wait(exc))
+            logger.log(
+                log_level,
                 "%s failed (%s); retry %d/%d in %.2fs",
                 describe,
                 exc,

@@ -112,6 +112,20 @@ def test_retries_retryable_errors_then_succeeds(no_jitter: None) -> None:
     assert sleeps.waits == [0.25, 0.5]
 
 
+def test_an_error_can_ask_for_a_longer_wait(no_jitter: None) -> None:
+    """An HTTP 429's Retry-After, say: the wait is at least what the error asks for."""
+    operation = Flaky(ConnectionError("slow down"), ConnectionError("again"))
+    sleeps = Sleeps()
+    call_with_retries(
+        operation,
+        Backoff(attempts=3, base_delay=0.25, max_delay=10.0),
+        retry_connection_errors,
+        min_wait=lambda exc: 3.0 if str(exc) == "slow down" else 0.0,
+        sleep=sleeps,
+    )
+    assert sleeps.waits == [3.0, 0.5]
+
+
 def test_re_raises_the_last_error_when_attempts_run_out() -> None:
     errors = [
         ConnectionError("first"),

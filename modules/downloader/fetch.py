@@ -22,7 +22,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.exceptions import ChunkedEncodingError
 
-from modules.backoff import Backoff
+from modules.backoff import Backoff, call_with_retries
 
 logger = logging.getLogger(__name__)
 
@@ -125,17 +125,14 @@ class PictureFetcher:
     def fetch(self, url: str, destination: Path) -> FetchedFile:
         """Download ``url`` to ``destination``, retrying; raise NotFound or FetchError when it can't."""
         check_url(url, self.allowed_netloc)
-        for retry_number in range(self.backoff.attempts):
-            try:
-                return self._fetch_once(url, destination)
-            except FetchError as exc:
-                last_try = retry_number + 1 >= self.backoff.attempts
-                if not exc.retryable or last_try:
-                    raise
-                wait = self.backoff.delay(retry_number, floor=exc.retry_after)
-                logger.info("retrying %s in %.2fs: %s", url, wait, exc.reason)
-                time.sleep(wait)
-        raise AssertionError("unreachable: the loop returns or raises")
+        return call_with_retries(
+            lambda: self._fetch_once(url, destination),
+            self.backoff,
+            _is_retryable,
+            describe=f"download of {url}",
+            min_wait=_retry_after,
+            log_level=logging.INFO,
+        )
 
     def _fetch_once(self, url: str, destination: Path) -> FetchedFile:
         try:
@@ -227,6 +224,14 @@ class PictureFetcher:
         finally:
             part.unlink(missing_ok=True)
         return FetchedFile(destination, size, digest.hexdigest())
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, FetchError) and exc.retryable
+
+
+def _retry_after(exc: BaseException) -> float:
+    return exc.retry_after if isinstance(exc, FetchError) else 0.0
 
 
 def parse_retry_after(value: str | None) -> float:
