@@ -58,7 +58,7 @@ from typing import Any
 import requests
 
 from modules.database import models, queries
-from modules.downloader import DownloadReport, DrayDogDownloader, build_image_url
+from modules.downloader import DrayDogDownloader, build_image_url
 from modules.replica.jpeg import picture_bytes
 from modules.replica.schedule import Schedule
 from modules.replica.server import Faults, ReplicaServer

@@ -18,7 +18,7 @@ import logging
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date
 from types import TracebackType
 from typing import Callable, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -48,7 +48,9 @@ from modules.downloader.urls import (
     DEFAULT_TIMEZONE,
     InvalidImageURL,
     get_zone,
+    parse_day,
     parse_image_url,
+    terminal_today,
     validate_name,
 )
 
@@ -185,9 +187,9 @@ class BrowserDiscovery:
         when there is no browser, DiscoveryError when the page or the browser fails
         (a failed browser is quit; the next call starts a new one).
         """
-        wanted = _as_date(day)
+        wanted = parse_day(day)
         validate_name(stream, "stream")
-        today = datetime.now(get_zone(self.source_timezone)).date()
+        today = terminal_today(self.source_timezone)
         if wanted > today:
             raise DayNotAvailable(
                 f"{wanted} is in the future at the terminal (today is {today})"
@@ -449,21 +451,6 @@ def _first(root: WebDriver | WebElement, choices: tuple[str, ...]) -> WebElement
             element: WebElement = found[0]
             return element
     raise DiscoveryError(f"nothing on the page matches {' or '.join(choices)}")
-
-
-def _as_date(day: date | str) -> date:
-    if isinstance(day, datetime):
-        return day.date()
-    if isinstance(day, date):
-        return day
-    if isinstance(day, str):
-        try:
-            return date.fromisoformat(day.strip())
-        except ValueError as exc:
-            raise ValueError(f"not a YYYY-MM-DD day: {day!r}") from exc
-    raise TypeError(
-        f"day must be a date or a YYYY-MM-DD string, not {type(day).__name__}"
-    )
 
 
 def _header_month(header: str) -> int:
