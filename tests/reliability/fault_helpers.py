@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -32,18 +32,19 @@ from modules.downloader.discovery import BrowserUnavailable
 from modules.downloader.archive import read_picture_path
 from modules.downloader.fetch import PART_SUFFIX
 from modules.downloader.report import DownloadReport
-from modules.replica import Fault, Faults, ReplicaServer, Schedule
+from modules.replica import Fault, Faults, ReplicaServer
 from modules.replica.jpeg import DEFAULT_SIZE, picture_bytes
 from modules.replica.server import CDN_PREFIX
 
-TODAY = date(2025, 9, 20)
-"""The replica's pinned today: whole days, whatever the hour the tests run at."""
-DAY = date(2025, 9, 6)
-SCHEDULE = Schedule(today=TODAY)
-TERMINAL = "apm"
-STREAM = "in_gate"
-UNREACHABLE_DB = "postgresql://postgres@127.0.0.1:1/x"
-"""A PostgreSQL URL on a closed port: every connection is refused at once."""
+# The same replica day as the downloader tests, re-exported for the fault tests.
+from tests.downloader.conftest import DAY as DAY
+from tests.downloader.conftest import SCHEDULE as SCHEDULE
+from tests.downloader.conftest import STREAM as STREAM
+from tests.downloader.conftest import TERMINAL as TERMINAL
+from tests.downloader.conftest import TODAY as TODAY
+from tests.downloader.conftest import UNREACHABLE_DB as UNREACHABLE_DB
+from tests.downloader.conftest import day_times as day_times
+from tests.downloader.conftest import times_over_days as times_over_days
 
 MiB = 1024 * 1024
 SIZE_CAP = 1 * MiB
@@ -64,23 +65,6 @@ Fate = Literal["full", "thumbnail", "failed"]
 
 
 # --- the replica and its pictures -------------------------------------------------
-
-
-def day_times(day: date = DAY, stream: str = STREAM) -> list[datetime]:
-    """The replica's capture times of one day (naive wall-clock times)."""
-    return SCHEDULE.timestamps(TERMINAL, stream, day)
-
-
-def times_over_days(
-    count: int, first: date = DAY, stream: str = STREAM
-) -> list[datetime]:
-    """The first ``count`` capture times from ``first`` on, over as many days as needed."""
-    found: list[datetime] = []
-    day = first
-    while len(found) < count:
-        found.extend(day_times(day, stream))
-        day += timedelta(days=1)
-    return found[:count]
 
 
 def cdn_path(wall: datetime, stream: str = STREAM, thumbnail: bool = False) -> str:
