@@ -16,7 +16,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +43,8 @@ from tests.downloader.conftest import TERMINAL as TERMINAL
 from tests.downloader.conftest import TODAY as TODAY
 from tests.downloader.conftest import UNREACHABLE_DB as UNREACHABLE_DB
 from tests.downloader.conftest import day_times as day_times
+from tests.downloader.conftest import replica as replica
+from tests.downloader.conftest import replica_server as replica_server
 from tests.downloader.conftest import times_over_days as times_over_days
 
 MiB = 1024 * 1024
@@ -87,23 +88,6 @@ def expected_bytes(
 ) -> bytes:
     """What the replica serves for a picture when nothing goes wrong."""
     return picture_bytes(TERMINAL, stream, wall, thumbnail=thumbnail, size=DEFAULT_SIZE)
-
-
-@pytest.fixture(scope="module")
-def replica_server() -> Iterator[ReplicaServer]:
-    with ReplicaServer(schedule=SCHEDULE, faults=Faults()) as server:
-        yield server
-
-
-@pytest.fixture
-def replica(replica_server: ReplicaServer) -> Iterator[ReplicaServer]:
-    """The module's replica, with no faults and zeroed counters for this test."""
-    replica_server.schedule = SCHEDULE
-    replica_server.faults = Faults()
-    replica_server.reset_counters()
-    yield replica_server
-    replica_server.schedule = SCHEDULE
-    replica_server.faults = Faults()
 
 
 def new_downloader(
