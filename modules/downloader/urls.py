@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
+from typing import Sequence
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -59,6 +60,12 @@ class ImageRef:
     local_time: datetime
     """Capture time as naive wall-clock time at the terminal (names files)."""
     is_thumbnail: bool
+    exact: bool = False
+    """True when the URL gave a Unix time, so ``timestamp`` is the exact instant.
+
+    False for the ISO form: a zone-less wall-clock time, which names two instants in
+    the repeated autumn hour (``timestamp`` is then the first; see capture_instants).
+    """
 
 
 def validate_name(value: object, kind: str = "name") -> str:
@@ -91,23 +98,126 @@ def wall_clock_to_utc(
 ) -> datetime:
     """Read a naive wall-clock time at the terminal as an aware UTC datetime.
 
-    A wall time in the repeated autumn hour is taken as its first occurrence, one in
-    the skipped spring hour as if the clock had not moved yet: neither raises.
+    A wall time in the repeated autumn hour is its first occurrence unless it carries
+    ``fold=1`` (PEP 495: the second); one in the skipped spring hour is read as if
+    the clock had not moved yet. Neither raises.
     """
     if wall.tzinfo is not None:
         return wall.astimezone(timezone.utc)
-    return wall.replace(tzinfo=get_zone(source_timezone), fold=0).astimezone(
-        timezone.utc
-    )
+    return wall.replace(tzinfo=get_zone(source_timezone)).astimezone(timezone.utc)
 
 
 def utc_to_wall_clock(
     moment: datetime, source_timezone: str = DEFAULT_TIMEZONE
 ) -> datetime:
-    """An aware datetime as naive wall-clock time at the terminal; naive passes through."""
+    """An aware datetime as naive wall-clock time at the terminal; naive passes through.
+
+    The result keeps ``fold`` (1 for the second occurrence of a repeated hour), so
+    wall_clock_to_utc gives the same instant back.
+    """
     if moment.tzinfo is None:
         return moment
-    return moment.astimezone(get_zone(source_timezone)).replace(tzinfo=None, fold=0)
+    return moment.astimezone(get_zone(source_timezone)).replace(tzinfo=None)
+
+
+def is_repeated_wall_time(
+    wall: datetime, source_timezone: str = DEFAULT_TIMEZONE
+) -> bool:
+    """Whether a naive wall-clock time happens twice at the terminal (the autumn hour).
+
+    Such a time alone does not name one instant; a time in the skipped spring hour
+    (which never happens) is not repeated.
+    """
+    zone = get_zone(source_timezone)
+    first = wall.replace(tzinfo=zone, fold=0)
+    second = wall.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return False
+    # In a gap both folds convert to other wall times; in a repeat both come back.
+    back = first.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None)
+    return back == wall.replace(tzinfo=None, fold=0)
+
+
+def capture_instants(
+    refs: Sequence[ImageRef], source_timezone: str = DEFAULT_TIMEZONE
+) -> list[datetime]:
+    """The aware UTC instants of pictures listed in the History's time order.
+
+    The ISO form's wall-clock time is ambiguous in the repeated autumn hour; the
+    list's order is what tells the two hours apart. The order (ascending or
+    descending) is detected; within a repeated hour an ISO time is the first
+    occurrence until the list's time goes back within that hour, and the second
+    after. Unix-form refs keep their exact instant (and tell which hour the list is
+    in); every other time is read as wall_clock_to_utc reads it.
+    """
+    if not refs:
+        return []
+    zone = get_zone(source_timezone)
+    descending = _is_descending([ref.timestamp for ref in refs])
+    ordered = list(reversed(refs)) if descending else list(refs)
+    last_wall: dict[datetime, datetime] = {}
+    in_second: set[datetime] = set()
+    instants: list[datetime] = []
+    for ref in ordered:
+        wall = ref.local_time.replace(fold=0, microsecond=0)
+        if ref.exact:
+            instant = ref.timestamp.astimezone(timezone.utc)
+            wall = utc_to_wall_clock(instant, source_timezone)
+            hour = wall.replace(minute=0, second=0, microsecond=0, fold=0)
+            if is_repeated_wall_time(wall.replace(fold=0), source_timezone):
+                if wall.fold == 1:
+                    in_second.add(hour)
+                else:
+                    last_wall[hour] = max(
+                        wall.replace(fold=0), last_wall.get(hour, wall)
+                    )
+            instants.append(instant)
+            continue
+        if not is_repeated_wall_time(wall, source_timezone):
+            instants.append(wall_clock_to_utc(wall, source_timezone))
+            continue
+        hour = wall.replace(minute=0, second=0)
+        if hour not in in_second and hour in last_wall and wall < last_wall[hour]:
+            in_second.add(hour)
+        fold = 1 if hour in in_second else 0
+        if fold == 0:
+            last_wall[hour] = wall
+        instants.append(wall.replace(tzinfo=zone, fold=fold).astimezone(timezone.utc))
+    return list(reversed(instants)) if descending else instants
+
+
+def _is_descending(approximate: Sequence[datetime]) -> bool:
+    """Whether a list of (first-occurrence) instants runs mostly backwards in time.
+
+    A repeated hour makes one step go the other way, so steps are counted rather
+    than the ends compared; the ends only break a tie.
+    """
+    ups = downs = 0
+    for before, after in zip(approximate, approximate[1:]):
+        if after > before:
+            ups += 1
+        elif after < before:
+            downs += 1
+    if ups != downs:
+        return downs > ups
+    return approximate[-1] < approximate[0]
+
+
+def timestamp_text(instant: datetime, source_timezone: str = DEFAULT_TIMEZONE) -> str:
+    """The text a picture's timestamp is given as (a DiscoveryResult's timestamps).
+
+    Naive wall-clock ISO (``2025-09-06T23:07:34``), as the site names pictures,
+    except in a repeated hour, where the wall time alone names two instants: there
+    it carries its UTC offset (``2025-11-02T01:05:00-08:00``). parse_wall_clock and
+    parse_instant read either form back to the same instant.
+    """
+    if instant.tzinfo is None:
+        raise ValueError(f"timestamp_text needs an aware instant, not {instant!r}")
+    local = instant.astimezone(get_zone(source_timezone)).replace(microsecond=0)
+    text = local.strftime("%Y-%m-%dT%H:%M:%S")
+    if is_repeated_wall_time(local.replace(tzinfo=None, fold=0), source_timezone):
+        return local.isoformat()
+    return text
 
 
 def parse_wall_clock(
@@ -115,7 +225,9 @@ def parse_wall_clock(
 ) -> datetime:
     """A page timestamp (``2025-09-06T23:07:34`` or a datetime) as naive wall-clock time.
 
-    Naive input already is wall-clock time at the terminal; aware input is converted.
+    Naive input already is wall-clock time at the terminal; aware input is converted,
+    keeping ``fold`` so a second-occurrence time (``...01:05:00-08:00``) keeps its
+    instant through wall_clock_to_utc.
     """
     if isinstance(value, datetime):
         moment = value
@@ -136,6 +248,13 @@ def parse_wall_clock(
         # An offset that carries the time past year 1 or 9999 at the terminal.
         raise ValueError(f"timestamp out of range: {value!r}") from exc
     return wall.replace(microsecond=0)
+
+
+def parse_instant(
+    value: str | datetime, source_timezone: str = DEFAULT_TIMEZONE
+) -> datetime:
+    """A page timestamp as an aware UTC instant (naive text is terminal wall-clock time)."""
+    return wall_clock_to_utc(parse_wall_clock(value, source_timezone), source_timezone)
 
 
 def parse_image_url(url: str, source_timezone: str = DEFAULT_TIMEZONE) -> ImageRef:
@@ -174,6 +293,7 @@ def parse_image_url(url: str, source_timezone: str = DEFAULT_TIMEZONE) -> ImageR
         timestamp=timestamp,
         local_time=local_time,
         is_thumbnail=match["thumb"] is not None,
+        exact=match["unix"] is not None,
     )
 
 
