@@ -50,6 +50,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from modules.backoff import Backoff, call_with_retries
+from modules.database import migrations
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +167,18 @@ class Image(Base):
         return f"Image(id={self.id!r}, filepath={self.filepath!r}, timestamp={self.timestamp!r})"
 
 
+UNPROCESSED = Image.processed.is_(False)
+"""The condition of pictures no pipeline has processed, as the partial index states it."""
+Index("ix_images_run_id", Image.run_id)
+Index(
+    "ix_images_unprocessed",
+    Image.timestamp,
+    Image.id,
+    postgresql_where=UNPROCESSED,
+    sqlite_where=UNPROCESSED,
+)
+
+
 class DayClaim(Base):
     """A (terminal, stream, day) a worker has leased, so workers sharing a database split a range."""
 
@@ -252,12 +265,16 @@ def database_url() -> str:
 
 
 def get_engine() -> Engine:
-    """The process-wide engine, created on first use with the schema in place."""
+    """The process-wide engine, created on first use with the schema checked.
+
+    A new database is created at the newest revision; one at another revision is a
+    :class:`~modules.database.migrations.SchemaError` (``draydog db upgrade``).
+    """
     with _lock:
         if _state.engine is None:
-            engine = _create_engine(database_url())
+            engine = build_engine(database_url())
             try:
-                _create_schema(engine)
+                prepare_schema(engine)
             except BaseException:
                 engine.dispose()
                 raise
@@ -267,29 +284,43 @@ def get_engine() -> Engine:
 
 
 def init_db() -> None:
-    """Create the tables that are missing; safe to call any number of times."""
-    _create_schema(get_engine())
+    """Create a new database at the newest revision, or check an existing one is at it.
+
+    Safe to call any number of times; a database behind the code is refused with
+    :class:`~modules.database.migrations.SchemaOutdatedError`, never changed here.
+    """
+    prepare_schema(get_engine())
 
 
-def _create_schema(engine: Engine) -> None:
-    # Several processes may create the schema at once: the loser of that race sees
-    # "already exists" (or a unique violation in PostgreSQL's catalog) and looks again.
-    for attempt in range(3):
-        try:
-            Base.metadata.create_all(engine)
-            return
-        except DBAPIError as exc:
-            if attempt == 2 or not (is_transient_error(exc) or _is_schema_race(exc)):
-                raise
-            logger.debug("schema creation raced with another process: %s", exc.orig)
+def prepare_schema(engine: Engine) -> None:
+    """Create a new database at the newest revision; refuse one at another revision.
+
+    Several processes may do this at once on one new database: they take turns
+    (see :mod:`modules.database.migrations`), and the transient errors of that
+    start (a new SQLite file turning to WAL) are retried.
+    """
+
+    def check_or_create() -> str | None:
+        # Look without the write lock first (the usual case: the schema is there), so
+        # that starting a reader never waits for a writer; create under the lock.
+        with engine.connect() as connection:
+            connection.execution_options(**{_READ_ONLY_OPTION: True})
+            revision = migrations.current_revision(connection)
+        if revision is None:
+            with engine.begin() as connection:
+                revision = migrations.create(connection)
+        return revision
+
+    revision = with_db_retries(check_or_create, "schema check")
+    migrations.require_head(revision, engine.url.render_as_string(hide_password=True))
 
 
-def _is_schema_race(exc: DBAPIError) -> bool:
-    message = str(exc.orig).lower()
-    return "already exists" in message or "pg_type_typname_nsp_index" in message
+def build_engine(url: str) -> Engine:
+    """An engine for ``url`` with the archive's connection settings, the schema untouched.
 
-
-def _create_engine(url: str) -> Engine:
+    SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` writes; PostgreSQL a
+    10-second connect timeout.
+    """
     parsed = normalize_url(url)
     if parsed.get_backend_name() != "sqlite":
         # An unreachable host must fail in seconds, not after the kernel's TCP timeout.

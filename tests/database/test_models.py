@@ -407,7 +407,7 @@ def test_postgresql_urls_use_psycopg_3(url: str) -> None:
         == "postgresql+psycopg://user:secret@db.example:5433/archive"
     )
     # Building the engine does not connect: check which DBAPI it would use.
-    engine = models._create_engine(url)
+    engine = models.build_engine(url)
     try:
         assert engine.dialect.driver == "psycopg"
     finally:

@@ -1,0 +1,219 @@
+"""Schema revisions: a new database at the newest one, a 0.1.0 database recognised,
+refused until upgraded, and upgraded with every row, run and timestamp kept."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, Table, inspect, select, text
+
+from modules.database import migrations, models, queries
+from modules.database.models import Base, DayClaim, DownloadRun, Image
+from tests.database.legacy_schema import build_legacy_database
+
+
+@contextmanager
+def connected(url: str) -> Iterator[Connection]:
+    """A connection of the archive's kind (not the process-wide engine), committed at the end."""
+    engine = models.build_engine(url)
+    try:
+        with engine.begin() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def revision_of(url: str) -> str | None:
+    with connected(url) as connection:
+        return migrations.current_revision(connection)
+
+
+def stored_version(url: str) -> list[str]:
+    with connected(url) as connection:
+        return list(
+            connection.execute(
+                text("SELECT version_num FROM alembic_version")
+            ).scalars()
+        )
+
+
+def schema_differences(url: str) -> list[Any]:
+    """What Alembic's autogenerate finds between the database and the models."""
+    with connected(url) as connection:
+        return list(
+            compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        )
+
+
+def index_names(url: str) -> set[str]:
+    with connected(url) as connection:
+        return {
+            str(index["name"]) for index in inspect(connection).get_indexes("images")
+        }
+
+
+def rows_of(table: Table) -> list[dict[str, Any]]:
+    with models.read_scope() as session:
+        result = session.execute(select(table).order_by(table.c.id))
+        return [dict(row._mapping) for row in result]
+
+
+# --- a new database -----------------------------------------------------------------
+
+
+def test_a_new_database_is_created_at_the_newest_revision(db_url: str) -> None:
+    models.configure(db_url)
+    models.init_db()
+    assert revision_of(db_url) == migrations.head() == "0002"
+    assert stored_version(db_url) == ["0002"]
+    assert schema_differences(db_url) == []
+    assert {"ix_images_run_id", "ix_images_unprocessed"} <= index_names(db_url)
+
+
+def test_processes_creating_one_database_at_once_take_turns(db_url: str) -> None:
+    """Four engines (as four processes would) preparing one new database at once."""
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def create() -> None:
+        engine = models.build_engine(db_url)
+        try:
+            start.wait()
+            models.prepare_schema(engine)
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert stored_version(db_url) == [migrations.head()]
+
+
+def test_create_leaves_a_database_with_tables_alone(db_url: str) -> None:
+    build_legacy_database(db_url)
+    with connected(db_url) as connection:
+        assert migrations.create(connection) == migrations.BASELINE
+        assert not inspect(connection).has_table(migrations.VERSION_TABLE)
+
+
+# --- a database of version 0.1.0 ----------------------------------------------------
+
+
+def test_a_0_1_0_database_is_recognised_and_refused_until_upgraded(db_url: str) -> None:
+    build_legacy_database(db_url)
+    assert revision_of(db_url) == migrations.BASELINE
+    models.configure(db_url)
+    with pytest.raises(migrations.SchemaOutdatedError, match="draydog db upgrade"):
+        models.get_engine()
+    with pytest.raises(migrations.SchemaOutdatedError):
+        queries.count_images()
+    # Refused, not touched: still the 0.1.0 tables, still no version.
+    assert "ix_images_run_id" not in index_names(db_url)
+    with connected(db_url) as connection:
+        assert not inspect(connection).has_table(migrations.VERSION_TABLE)
+
+
+def test_upgrading_a_0_1_0_database_keeps_every_row_run_and_timestamp(
+    db_url: str,
+) -> None:
+    legacy = build_legacy_database(db_url)
+    with connected(db_url) as connection:
+        assert migrations.upgrade(connection) == migrations.BASELINE
+    assert stored_version(db_url) == [migrations.head()]
+    assert schema_differences(db_url) == []
+    assert {"ix_images_run_id", "ix_images_unprocessed"} <= index_names(db_url)
+
+    models.configure(db_url)
+    models.init_db()
+    assert rows_of(Image.__table__) == legacy.images  # type: ignore[arg-type]
+    assert rows_of(DownloadRun.__table__) == legacy.runs  # type: ignore[arg-type]
+    assert rows_of(DayClaim.__table__) == legacy.claims  # type: ignore[arg-type]
+    for image in rows_of(Image.__table__):  # type: ignore[arg-type]
+        assert image["timestamp"].tzinfo is not None
+        assert image["downloaded_at"].utcoffset().total_seconds() == 0
+
+    # The upgraded archive goes on: new ids after the old ones, old rows found.
+    new_id = queries.insert_image("/srv/archive/new.jpg", "in_gate")
+    assert new_id > max(row["id"] for row in legacy.images)
+    assert queries.insert_image(legacy.images[0]["filepath"], "in_gate") == 1
+    unprocessed = [row["id"] for row in legacy.images if not row["processed"]]
+    assert [i.id for i in queries.get_unprocessed_images(3)] == unprocessed[:3]
+
+
+def test_upgrade_is_idempotent(db_url: str) -> None:
+    build_legacy_database(db_url)
+    with connected(db_url) as connection:
+        migrations.upgrade(connection)
+    with connected(db_url) as connection:
+        assert migrations.upgrade(connection) == migrations.head()
+    assert stored_version(db_url) == [migrations.head()]
+
+
+def test_upgrade_of_an_empty_database_creates_it(db_url: str) -> None:
+    with connected(db_url) as connection:
+        assert migrations.upgrade(connection) is None
+    assert stored_version(db_url) == [migrations.head()]
+    assert schema_differences(db_url) == []
+
+
+def test_a_stamped_older_revision_is_refused_then_upgraded(db_url: str) -> None:
+    with connected(db_url) as connection:
+        migrations.create(connection)
+        command.downgrade(migrations.alembic_config(connection), migrations.BASELINE)
+    assert stored_version(db_url) == [migrations.BASELINE]
+    assert not {"ix_images_run_id", "ix_images_unprocessed"} & index_names(db_url)
+    models.configure(db_url)
+    with pytest.raises(migrations.SchemaOutdatedError, match="0001"):
+        models.init_db()
+    with connected(db_url) as connection:
+        assert migrations.upgrade(connection) == migrations.BASELINE
+    models.configure(db_url)
+    models.init_db()
+    assert stored_version(db_url) == [migrations.head()]
+
+
+def test_downgrading_to_nothing_drops_every_table(db_url: str) -> None:
+    with connected(db_url) as connection:
+        migrations.create(connection)
+        command.downgrade(migrations.alembic_config(connection), "base")
+    with connected(db_url) as connection:
+        assert set(inspect(connection).get_table_names()) == {migrations.VERSION_TABLE}
+        assert migrations.current_revision(connection) is None
+
+
+def test_a_revision_this_code_does_not_know_is_refused(db_url: str) -> None:
+    with connected(db_url) as connection:
+        migrations.create(connection)
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    models.configure(db_url)
+    with pytest.raises(migrations.SchemaUnknownError, match="9999.*newer draydog"):
+        models.get_engine()
+    assert migrations.is_known("9999") is False
+    assert migrations.is_known(migrations.BASELINE) is True
+
+
+def test_the_migrations_refuse_to_run_without_a_connection() -> None:
+    with pytest.raises(RuntimeError, match="passes a connection"):
+        command.upgrade(migrations.alembic_config(), "head")
+
+
+def test_the_package_ships_its_migrations() -> None:
+    versions = sorted(p.name for p in (migrations.FOLDER / "versions").glob("r*.py"))
+    assert versions == [
+        "r0001_schema_of_0_1_0.py",
+        "r0002_index_run_id_and_unprocessed.py",
+    ]
+    assert (migrations.FOLDER / "env.py").is_file()
+    assert (migrations.FOLDER / "script.py.mako").is_file()
