@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.sqlite import DATETIME as SQLiteDATETIME
 from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -434,26 +435,44 @@ def with_db_retries(operation: Callable[[], T], describe: str) -> T:
     )
 
 
+# SQLSTATEs worth a retry: the connection failed or was lost (class 08), the server
+# is shutting down or starting (57P01-57P03), too many connections, a serialization
+# failure or a deadlock (a retry of the transaction is what PostgreSQL asks for),
+# and a lock not available in time.
+_TRANSIENT_SQLSTATES = frozenset(
+    {"57P01", "57P02", "57P03", "53300", "40001", "40P01", "55P03"}
+)
+_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08"})
+# SQLite's primary result codes for a database another connection holds.
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+# Their fixed messages (sqlite3_errstr: SQLite's messages are never translated), for
+# exceptions that carry no code: Python before 3.11, or raised by hand.
+_SQLITE_BUSY_MESSAGES = ("database is locked", "database table is locked")
+
+
 def is_transient_error(exc: BaseException) -> bool:
-    """Whether retrying ``exc`` later could succeed: a busy or locked SQLite, a lost connection."""
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        message = str(exc.orig).lower()
-        transient_words = (
-            "database is locked",
-            "database is busy",
-            "connection refused",
-            "could not connect",
-            "server closed the connection",
-            "connection timed out",
-            "terminating connection",
-            "connection reset",
-            "deadlock detected",
-            "could not serialize",
-            "the database system is starting up",
-            "the database system is shutting down",
-            "consuming input failed",
+    """Whether retrying ``exc`` later could succeed: a busy or locked SQLite, a lost connection.
+
+    Decided by the driver's error code (PostgreSQL's SQLSTATE, SQLite's result code),
+    not by the message, which PostgreSQL translates into the server's language.
+    """
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return (
+            sqlstate in _TRANSIENT_SQLSTATES
+            or sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
         )
-        return any(word in message for word in transient_words)
-    return False
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    if isinstance(orig, sqlite3.Error):
+        return str(orig).startswith(_SQLITE_BUSY_MESSAGES)
+    # No code at all: psycopg's failures to reach or keep the server (libpq reports
+    # no SQLSTATE for them) and other drivers' OperationalError, which DB-API keeps
+    # for errors of the database's operation rather than of the statement.
+    return isinstance(exc, OperationalError)

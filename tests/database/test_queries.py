@@ -8,7 +8,9 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
+from psycopg import errors as pg_errors
 from sqlalchemy import create_engine, event, func, inspect, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -38,9 +40,17 @@ def stored_ids() -> dict[str, int]:
         }
 
 
+def sqlite_error(message: str, code: int) -> sqlite3.OperationalError:
+    """An error as Python's sqlite3 raises it: with SQLite's (extended) result code."""
+    error = sqlite3.OperationalError(message)
+    setattr(error, "sqlite_errorcode", code)
+    return error
+
+
 def locked_error() -> OperationalError:
+    """SQLite's busy database (SQLITE_BUSY)."""
     return OperationalError(
-        "INSERT INTO images ...", {}, Exception("database is locked")
+        "INSERT INTO images ...", {}, sqlite_error("database is locked", 5)
     )
 
 
@@ -553,35 +563,111 @@ def test_with_a_session_a_transient_error_is_retried_in_a_new_savepoint(
 @pytest.mark.parametrize(
     ("error", "transient"),
     [
-        (OperationalError("s", {}, Exception("database is locked")), True),
-        (OperationalError("s", {}, Exception("database is busy")), True),
-        (
-            OperationalError(
-                "s",
-                {},
-                Exception('connection to server at "db" failed: Connection refused'),
-            ),
-            True,
+        # SQLite, by result code (extended codes too), whatever the message says.
+        pytest.param(locked_error(), True, id="sqlite-busy"),
+        pytest.param(
+            OperationalError("s", {}, sqlite_error("x", 517)), True, id="busy-snapshot"
         ),
-        (
-            OperationalError(
-                "s", {}, Exception("server closed the connection unexpectedly")
-            ),
+        pytest.param(
+            OperationalError("s", {}, sqlite_error("database table is locked", 6)),
             True,
+            id="sqlite-locked",
         ),
-        (OperationalError("s", {}, Exception("deadlock detected")), True),
-        (OperationalError("s", {}, Exception("could not serialize access")), True),
-        (DBAPIError("s", {}, Exception("whatever"), connection_invalidated=True), True),
-        (
-            IntegrityError(
-                "s", {}, Exception("UNIQUE constraint failed: images.filepath")
-            ),
+        pytest.param(
+            OperationalError("s", {}, sqlite_error("no such table: images", 1)),
             False,
+            id="sqlite-error",
         ),
-        (OperationalError("s", {}, Exception("no such table: images")), False),
-        (OperationalError("s", {}, Exception("unable to open database file")), False),
-        (ValueError("database is locked"), False),
-        (RuntimeError("boom"), False),
+        pytest.param(
+            OperationalError("s", {}, sqlite_error("database is locked", 1)),
+            False,
+            id="sqlite-code-wins-over-message",
+        ),
+        pytest.param(
+            OperationalError("s", {}, sqlite_error("unable to open database", 14)),
+            False,
+            id="sqlite-cantopen",
+        ),
+        pytest.param(
+            IntegrityError("s", {}, sqlite_error("UNIQUE constraint failed", 2067)),
+            False,
+            id="sqlite-unique",
+        ),
+        # SQLite errors without a code (Python 3.10): SQLite's fixed messages.
+        pytest.param(
+            OperationalError("s", {}, sqlite3.OperationalError("database is locked")),
+            True,
+            id="sqlite-no-code-busy",
+        ),
+        pytest.param(
+            OperationalError("s", {}, sqlite3.OperationalError("no such table: x")),
+            False,
+            id="sqlite-no-code-other",
+        ),
+        # PostgreSQL, by SQLSTATE, in any language.
+        pytest.param(
+            OperationalError("s", {}, pg_errors.DeadlockDetected("Verklemmung")),
+            True,
+            id="pg-40P01",
+        ),
+        pytest.param(
+            OperationalError("s", {}, pg_errors.SerializationFailure("x")),
+            True,
+            id="pg-40001",
+        ),
+        pytest.param(
+            OperationalError("s", {}, pg_errors.AdminShutdown("x")),
+            True,
+            id="pg-57P01",
+        ),
+        pytest.param(
+            OperationalError("s", {}, pg_errors.CannotConnectNow("x")),
+            True,
+            id="pg-57P03",
+        ),
+        pytest.param(
+            OperationalError("s", {}, pg_errors.TooManyConnections("x")),
+            True,
+            id="pg-53300",
+        ),
+        pytest.param(
+            OperationalError("s", {}, pg_errors.LockNotAvailable("x")),
+            True,
+            id="pg-55P03",
+        ),
+        pytest.param(
+            OperationalError("s", {}, pg_errors.lookup("08006")("x")),
+            True,
+            id="pg-08006",
+        ),
+        pytest.param(
+            IntegrityError("s", {}, pg_errors.UniqueViolation("deadlock detected")),
+            False,
+            id="pg-code-wins-over-message",
+        ),
+        pytest.param(
+            OperationalError("s", {}, pg_errors.DiskFull("x")),
+            False,
+            id="pg-53100",
+        ),
+        pytest.param(
+            DBAPIError("s", {}, pg_errors.UndefinedTable("x")),
+            False,
+            id="pg-42P01",
+        ),
+        # psycopg without a SQLSTATE: libpq lost or never reached the server.
+        pytest.param(
+            OperationalError("s", {}, psycopg.OperationalError("consuming input")),
+            True,
+            id="pg-no-sqlstate",
+        ),
+        pytest.param(
+            DBAPIError("s", {}, Exception("whatever"), connection_invalidated=True),
+            True,
+            id="invalidated",
+        ),
+        pytest.param(ValueError("database is locked"), False, id="not-a-db-error"),
+        pytest.param(RuntimeError("boom"), False, id="runtime-error"),
     ],
 )
 def test_is_transient_error(error: BaseException, transient: bool) -> None:
