@@ -1,20 +1,22 @@
 """The replica's camera page and its JSON endpoints.
 
-The page (``page.html``) imitates DrayDog's Vue/Element UI camera page closely
-enough that the browser discovery is exercised against the same DOM shapes and
-timing hazards as on the real site: content rendered by script after load, a
-History list that fills progressively, a loading mask, an ``el-empty`` block, an
-Element UI date picker (or the older per-day buttons), lazy images and pictures
-on another host; pictures that fail to load come from the server's ``Faults``.
-The page gets its data from the JSON endpoints answered here. The server reads
-``page_options`` per request and the page reads the History knobs with each day,
-so a test can change them between two days (the page form only on a new page).
+Two pages answer the camera URL. ``widget_page.html`` is built on the real widget
+DrayDog uses (Vue 2.7 and Element UI 2.15, see ``widget``): the picker's popper
+and transitions, ``el-image``, ``v-loading`` and ``el-empty`` behave as on the
+site because they are the site's own components. ``page.html`` is a hand-written
+imitation of the same DOM shapes, kept for a machine without the widget's assets
+and for the older page form (one button per day). Both get their data from the
+JSON endpoints answered here; pictures that fail to load come from the server's
+``Faults``. The server reads ``page_options`` per request and the page reads the
+History knobs with each day, so a test can change them between two days (the
+page form and the loading mask only on a new page).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -22,6 +24,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from modules.downloader.urls import InvalidName, build_image_url, validate_name
+from modules.replica import widget
 
 if TYPE_CHECKING:
     from modules.replica.schedule import Schedule
@@ -65,6 +68,15 @@ class PageOptions:
     """``el-image`` lazy: a History picture loads only once scrolled into view."""
     live_count: int = 4
     """Pictures in the live section (the real page shows 1 to 4)."""
+    widget: bool | None = None
+    """The page on the real widget (True), the hand-written one (False), or the real
+    widget when its assets are cached (None). The older form is hand-written only."""
+    loading_mask: bool = True
+    """Whether the History shows ``v-loading``'s mask while a day loads (widget page)."""
+    history_delay: float = 0.0
+    """Seconds the server waits before answering a History request."""
+    batches: int = 1
+    """Pages the History of a day comes in: the page asks for the next when one is shown."""
 
     def __post_init__(self) -> None:
         low, high = self.render_delay
@@ -79,12 +91,28 @@ class PageOptions:
                 raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
         if not 1 <= self.live_count <= 4:
             raise ValueError(f"live_count must be 1..4, not {self.live_count}")
+        if self.history_delay < 0:
+            raise ValueError(f"history_delay must be >= 0, not {self.history_delay}")
+        if self.batches < 1:
+            raise ValueError(f"batches must be >= 1, not {self.batches}")
+        if self.batches > 1 and self.widget is False:
+            raise ValueError("a History in batches is a knob of the widget page")
+        if self.widget and self.legacy:
+            raise ValueError("the older page form exists on the hand-written page only")
+
+    def uses_widget(self) -> bool:
+        """Whether the camera page is served on the real widget."""
+        if self.widget is None:
+            return not self.legacy and widget.available()
+        return self.widget
 
 
 def route(
     path: str, query: Mapping[str, Sequence[str]], server: ReplicaServer
 ) -> Response | None:
     """Answer a page or API request, or None when ``path`` is not the page's."""
+    if path.startswith(widget.ASSET_PREFIX):
+        return _asset(path[len(widget.ASSET_PREFIX) :])
     page = _PAGE_RE.fullmatch(path)
     if page is not None:
         try:
@@ -94,7 +122,12 @@ def route(
                 validate_name(stream[0], "stream")
         except InvalidName as exc:
             return _text(404, str(exc))
-        return Response(200, "text/html; charset=utf-8", _page_html(), _NO_STORE)
+        if (server.page_options or PageOptions()).uses_widget():
+            widget.require()
+            html = _page_html("widget_page.html")
+        else:
+            html = _page_html("page.html")
+        return Response(200, "text/html; charset=utf-8", html, _NO_STORE)
     api = _API_RE.fullmatch(path)
     if api is None:
         return None
@@ -113,9 +146,14 @@ def route(
         return _json(200, _live(server, options, terminal, stream))
     try:
         day = date.fromisoformat(query.get("date", [""])[0])
+        offset = int(query.get("offset", ["0"])[0])
     except ValueError:
-        return _json(400, {"error": "date must be YYYY-MM-DD"})
-    return _json(200, _history(server, options, terminal, stream, day))
+        return _json(400, {"error": "date must be YYYY-MM-DD, offset a number"})
+    if options.history_delay:
+        time.sleep(options.history_delay)
+    if server.take_history_failure():
+        return _json(503, {"error": "the History is unavailable, try again"})
+    return _json(200, _history(server, options, terminal, stream, day, offset))
 
 
 def _config(
@@ -129,6 +167,7 @@ def _config(
         "first_day": schedule.first_date().isoformat(),
         "legacy": options.legacy,
         "legacy_days": options.legacy_days,
+        "loading_mask": options.loading_mask,
     }
 
 
@@ -150,9 +189,18 @@ def _live(
 
 
 def _history(
-    server: ReplicaServer, options: PageOptions, terminal: str, stream: str, day: date
+    server: ReplicaServer,
+    options: PageOptions,
+    terminal: str,
+    stream: str,
+    day: date,
+    offset: int = 0,
 ) -> dict[str, object]:
-    """The day's thumbnails, with the foreign extras spread through the list."""
+    """One page of the day's thumbnails, with the foreign extras spread through the list.
+
+    The list is in capture order, so the repeated autumn hour shows its two
+    occurrences one after the other, as the site's time-ordered History does.
+    """
     times = server.schedule.timestamps(terminal, stream, day)
     images = [_thumbnail(server, server.cdn_url, terminal, stream, t) for t in times]
     if times:
@@ -164,9 +212,13 @@ def _history(
         ]
         for number, url in enumerate(extras, start=1):
             images.insert(number * len(images) // (len(extras) + 1), url)
+    size = -(-len(images) // options.batches) or 1
+    offset = max(0, offset)
+    end = offset + size
     return {
         "date": day.isoformat(),
-        "images": images,
+        "images": images[offset:end],
+        "next_offset": end if end < len(images) else None,
         "render_delay": list(options.render_delay),
         "image_stagger": options.image_stagger,
         "lazy": options.lazy,
@@ -186,9 +238,18 @@ def _thumbnail(
     )
 
 
-@lru_cache(maxsize=1)
-def _page_html() -> bytes:
-    return resources.files("modules.replica").joinpath("page.html").read_bytes()
+@lru_cache(maxsize=2)
+def _page_html(name: str) -> bytes:
+    return resources.files("modules.replica").joinpath(name).read_bytes()
+
+
+def _asset(name: str) -> Response:
+    """A file of the real widget, from the cache the setup script fills."""
+    path = widget.asset_path(name)
+    if path is None or not path.is_file():
+        return _text(404, f"no widget asset {name!r}; run {widget.FETCH_HINT}")
+    headers = {"Cache-Control": "public, max-age=31536000, immutable"}
+    return Response(200, widget.content_type(name), path.read_bytes(), headers)
 
 
 def _json(status: int, payload: object) -> Response:
