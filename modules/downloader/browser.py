@@ -35,7 +35,6 @@ CHROMEDRIVER_NAMES = ("chromedriver",)
 CHROMIUM_ENV = "DRAYDOG_CHROMIUM"
 CHROMEDRIVER_ENV = "DRAYDOG_CHROMEDRIVER"
 CHROMIUM_FLAGS = (
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-dev-shm-usage",
     "--disable-quic",
@@ -48,7 +47,9 @@ CHROMIUM_FLAGS = (
     "OptimizationHints,Translate,MediaRouter",
     "--window-size=1280,1024",
 )
-"""Flags that run Chromium as root in a container with fewer background requests."""
+"""Flags that run Chromium in a container with fewer background requests."""
+ROOT_FLAGS = ("--no-sandbox",)
+"""Chromium refuses to run its sandbox as root; anyone else keeps it."""
 
 COMMAND_MARGIN_SECONDS = 5
 """Added to ``timeout`` for one WebDriver command: a browser slower than that has hung."""
@@ -102,7 +103,7 @@ class Browser:
         self.profile = tempfile.mkdtemp(prefix="draydog-chromium-")
         options = webdriver.ChromeOptions()
         options.binary_location = chromium
-        for flag in CHROMIUM_FLAGS:
+        for flag in CHROMIUM_FLAGS + (ROOT_FLAGS if _is_root() else ()):
             options.add_argument(flag)
         if headless:
             options.add_argument("--headless=new")
@@ -134,6 +135,19 @@ class Browser:
             "Chromium started in %.2f s (%s)", time.monotonic() - started, chromium
         )
 
+    def run_on_every_page(self, script: str) -> None:
+        """Run ``script`` in every page this browser loads, before the page's own."""
+        self._cdp("Page.addScriptToEvaluateOnNewDocument", {"source": script})
+
+    def block_urls(self, patterns: list[str]) -> None:
+        """Make the page's requests to these URL patterns (``*`` wildcards) fail at
+        once; an empty list lifts the block."""
+        self._cdp("Network.enable", {})
+        self._cdp("Network.setBlockedURLs", {"urls": patterns})
+
+    def _cdp(self, command: str, params: dict[str, object]) -> None:
+        self.driver.execute("executeCdpCommand", {"cmd": command, "params": params})
+
     def quit(self, *, polite: bool) -> None:
         """Quit Chromium and chromedriver, make sure none of their processes is left,
         and delete the profile.
@@ -159,6 +173,10 @@ class Browser:
                 logger.debug("stopping chromedriver failed: %r", exc)
         _kill_and_wait(handles)
         shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def _process_handles(profile: str, driver_pid: int | None) -> list[int]:

@@ -4,7 +4,14 @@ The CDN has no listing, so the only source of a day's capture times is the camer
 page's History list, which a Vue/Element UI app renders by script. This module
 drives one Chromium per ``BrowserDiscovery``: it opens the stream's page, picks the
 day in the Element UI date picker (or, on the older page form, clicks the day's
-button), waits until the History list is complete and reads the thumbnails' URLs.
+button), waits until the History list is the day's answer and reads its pictures'
+URLs from the page's own data.
+
+What it guarantees: exactly the day's pictures, or an error; never a silent empty
+day. A pick is verified (the picker must hold the day) and retried when it missed;
+a list is taken only with evidence that the page answered the pick
+(``history_ready``); an empty day is confirmed by a second, independent read; a
+page that cannot be reached fails at once. Only a dead browser is restarted.
 
 What makes this fragile lives in one place each: the selectors in
 ``page_selectors``, the page-side reading in ``page_scripts``, when the History is
@@ -18,12 +25,21 @@ import logging
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime
 from types import TracebackType
 from typing import Callable, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    ElementNotInteractableException,
+    JavascriptException,
+    MoveTargetOutOfBoundsException,
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+    WebDriverException,
+)
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
@@ -33,24 +49,36 @@ from modules.downloader.discovery_errors import (
     BrowserUnavailable,
     DayNotAvailable,
     DiscoveryError,
+    PageUnreachable,
 )
-from modules.downloader.history_ready import HistoryReady
+from modules.downloader.history_ready import HistoryReady, Reading
 from modules.downloader.page_scripts import (
     BUTTON_JS,
     CELL_JS,
     HEADER_JS,
+    LOAD_ERROR_JS,
+    NET_JS,
+    NET_PROBE_JS,
+    NOW_JS,
     PANEL_JS,
+    PANEL_STILL_JS,
+    PICKED_JS,
     STATE_JS,
+    STEP_MONTHS_JS,
+    NetState,
     PageState,
 )
 from modules.downloader.page_selectors import SELECTORS, Selectors
 from modules.downloader.urls import (
     DEFAULT_TIMEZONE,
+    ImageRef,
     InvalidImageURL,
+    capture_instants,
     get_zone,
     parse_day,
     parse_image_url,
     terminal_today,
+    timestamp_text,
     validate_name,
 )
 
@@ -60,15 +88,34 @@ __all__ = [
     "DayNotAvailable",
     "DiscoveryError",
     "DiscoveryResult",
+    "PageUnreachable",
 ]
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-POLL_SECONDS = 0.05
+POLL_SECONDS = 0.03
 """How often a wait reads the page again."""
-MAX_PICKER_CLICKS = 400
-"""A bound on header clicks, against a picker whose header never reaches the month."""
+MAX_MONTH_STEPS = 3
+"""Tries to step the picker's header to a month, against one that does not follow."""
+STILL_POLL_SECONDS = 0.02
+"""How often the panel is looked at while it moves: its transition takes ~0.3 s."""
+MAX_READS = 4
+"""Reads of one day at most: the first, a confirmation of an empty one, and re-reads
+after a failed read or a disagreement."""
+MAX_PICK_ATTEMPTS = 4
+"""Tries to pick a day within one read: a click that missed or was intercepted."""
+PICK_CONFIRM_SECONDS = 2.0
+"""How long the picker may take to show a pick in its input."""
+PAGE_ERRORS = (
+    ElementClickInterceptedException,
+    ElementNotInteractableException,
+    JavascriptException,
+    MoveTargetOutOfBoundsException,
+    NoSuchElementException,
+    StaleElementReferenceException,
+)
+"""What a live browser raises when the page is not as expected: retried, never a restart."""
 
 _ENGLISH_MONTHS = (
     "january",
@@ -95,7 +142,9 @@ class DiscoveryResult:
     day: date
     stream: str
     timestamps: list[str]
-    """ISO wall-clock capture times (``2025-09-06T23:07:34``), sorted, without duplicates."""
+    """Capture times in time order, without duplicates: ISO wall-clock times
+    (``2025-09-06T23:07:34``), with their UTC offset inside a repeated autumn hour
+    (``2025-11-02T01:05:00-08:00``) so that each names one instant."""
     foreign: int = 0
     """Pictures ignored because their host is not the CDN's."""
     unparsed: int = 0
@@ -106,6 +155,37 @@ class DiscoveryResult:
     """The page's own thumbnail URL of each timestamp: the form the CDN really uses."""
     seconds: float = field(default=0.0, compare=False)
     """How long the discovery took."""
+    reads: int = field(default=1, compare=False)
+    """Independent reads of the page it took; an empty day needs two that agree."""
+
+    @property
+    def confirmed_empty(self) -> bool:
+        """The day has no pictures, as two independent reads of the page agree."""
+        return not self.timestamps and not self.missing and self.reads >= 2
+
+
+class _ReadFailed(Exception):
+    """One read of the page went wrong in a way another read may not: try again."""
+
+
+class _TimedOut(DiscoveryError):
+    """The page did not reach a state within ``timeout``."""
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One read's History: the pictures' URLs in the page's order and the failed ones."""
+
+    srcs: tuple[str, ...]
+    errors: int
+
+    @property
+    def key(self) -> tuple[frozenset[str], int]:
+        return (frozenset(self.srcs), self.errors)
+
+    @property
+    def empty(self) -> bool:
+        return not self.srcs and not self.errors
 
 
 class BrowserDiscovery:
@@ -147,7 +227,11 @@ class BrowserDiscovery:
         self._stream: str | None = None
         """The stream whose page is open and in a known state, else None."""
         self._fresh = False
-        """Whether the open page was loaded during the current call (its list is current)."""
+        """Whether the open page's own first History load is still unused."""
+        self._images_blocked = False
+        """Whether the browser leaves the CDN's pictures unloaded: the page's data
+        names them, and loading 144 thumbnails a day would only slow the page and
+        load the CDN. Lifted for a page whose data does not name them."""
 
     def __enter__(self) -> BrowserDiscovery:
         return self
@@ -183,9 +267,11 @@ class BrowserDiscovery:
     ) -> DiscoveryResult:
         """The capture times of ``day``'s pictures on ``stream``, from the page's History.
 
-        Raises DayNotAvailable for a day the page does not offer, BrowserUnavailable
-        when there is no browser, DiscoveryError when the page or the browser fails
-        (a failed browser is quit; the next call starts a new one).
+        Exactly the day's pictures, or an error: a day is reported empty only when
+        two independent reads (the page reopened) agree; reads that disagree are
+        repeated until two agree. Raises DayNotAvailable for a day the page does not
+        offer, BrowserUnavailable when there is no browser, PageUnreachable at once
+        for a page that cannot be loaded, and DiscoveryError when the reads run out.
         """
         wanted = parse_day(day)
         validate_name(stream, "stream")
@@ -195,25 +281,49 @@ class BrowserDiscovery:
                 f"{wanted} is in the future at the terminal (today is {today})"
             )
         started = time.monotonic()
-        browser = self._started_browser()
-        try:
-            state = self._read_day(browser.driver, wanted, stream)
-        except (DayNotAvailable, DiscoveryError):
-            self._stream = None  # the page is in an unknown state: open it anew
-            raise
-        except BROWSER_ERRORS as exc:
-            logger.warning("browser failed, quitting it: %r", exc)
-            browser.quit(polite=False)
-            self._browser = None
-            self._stream = None
+        reads: list[_Read] = []
+        problems: list[str] = []
+        answer: _Read | None = None
+        for attempt in range(MAX_READS):
+            if attempt:
+                self._stream = None  # an independent read: the page opened anew
+            try:
+                read = self._read_once(wanted, stream)
+            except _ReadFailed as exc:
+                problems.append(str(exc))
+                logger.warning(
+                    "%s/%s %s: read %d failed: %s",
+                    self.terminal,
+                    stream,
+                    wanted,
+                    attempt + 1,
+                    exc,
+                )
+                continue
+            reads.append(read)
+            answer = _agreed(reads)
+            if answer is not None:
+                break
+            logger.info(
+                "%s/%s %s: read %d found %d pictures; reading again to confirm",
+                self.terminal,
+                stream,
+                wanted,
+                attempt + 1,
+                len(read.srcs),
+            )
+        if answer is None:
+            seen = ", ".join(str(len(read.srcs)) for read in reads) or "none"
             raise DiscoveryError(
-                f"the browser failed while reading {self.terminal}/{stream} {wanted} "
-                f"({type(exc).__name__}); a new one starts on the next call"
-            ) from exc
-        self._fresh = False
-        result = self._result(wanted, stream, state, time.monotonic() - started)
+                f"{self.terminal}/{stream} {wanted}: no two of {MAX_READS} reads of "
+                f"the page agreed (pictures per read: {seen})"
+                + (f"; {'; '.join(problems)}" if problems else "")
+            )
+        result = self._result(
+            wanted, stream, answer, time.monotonic() - started, len(reads)
+        )
         logger.info(
-            "%s/%s %s: %d pictures (%d foreign, %d unparsed, %d missing) in %.2f s",
+            "%s/%s %s: %d pictures (%d foreign, %d unparsed, %d missing%s) in %.2f s",
             self.terminal,
             stream,
             wanted,
@@ -221,6 +331,7 @@ class BrowserDiscovery:
             result.foreign,
             result.unparsed,
             result.missing,
+            ", confirmed empty" if result.confirmed_empty else "",
             result.seconds,
         )
         return result
@@ -233,37 +344,88 @@ class BrowserDiscovery:
                 self.chromium_path, self.chromedriver_path
             )
             self._browser = Browser(chromium, chromedriver, self.headless, self.timeout)
+            self._browser.run_on_every_page(NET_PROBE_JS)
+            self._browser.block_urls([f"{self.cdn_url}/*"])
+            self._images_blocked = True
             self._stream = None
         return self._browser
 
+    def _read_once(self, day: date, stream: str) -> _Read:
+        """One read of the day's History; _ReadFailed when another read may succeed.
+
+        A browser that died is quit (a new one starts on the next read); a live one
+        that misbehaved keeps running and its page is opened anew.
+        """
+        browser = self._started_browser()
+        try:
+            reading = self._read_day(browser.driver, day, stream)
+        except (DayNotAvailable, PageUnreachable):
+            self._stream = None
+            raise
+        except _ReadFailed:
+            self._stream = None
+            raise
+        except _TimedOut as exc:
+            self._stream = None
+            raise _ReadFailed(str(exc)) from exc
+        except BROWSER_ERRORS as exc:
+            self._stream = None
+            if isinstance(exc, PAGE_ERRORS) or _alive(browser.driver):
+                raise _ReadFailed(f"the page misbehaved ({_brief(exc)})") from exc
+            logger.warning("the browser died, quitting it: %r", exc)
+            browser.quit(polite=False)
+            self._browser = None
+            raise _ReadFailed(
+                f"the browser died ({type(exc).__name__}); a new one was started"
+            ) from exc
+        finally:
+            self._fresh = False
+        state = reading.state
+        if self._images_blocked and state.errors and not state.from_data:
+            self._images_blocked = False
+            browser.block_urls([])
+            raise _ReadFailed(
+                "the page's data does not name its pictures: loading them instead"
+            )
+        if reading.failed_requests:
+            raise _ReadFailed(
+                f"{reading.failed_requests} of the page's data requests failed, "
+                f"its list ({state.items} pictures) may not be the day's"
+            )
+        return _Read(tuple(state.srcs), state.errors)
+
     # --- the page --------------------------------------------------------------
 
-    def _read_day(self, driver: WebDriver, day: date, stream: str) -> PageState:
+    def _read_day(self, driver: WebDriver, day: date, stream: str) -> Reading:
         if self._stream != stream:
             self._open_page(driver, stream)
-        before, expect_change = self._pick(driver, day, stream)
+        mark = self._pick(driver, day, stream)
         ready = HistoryReady(
             lambda d: self._state(d, scroll=True),
+            lambda d: self._net(d, mark),
             lambda state: self._is_day_list(state, day),
-            before,
-            expect_change,
-            confirm_empty=self._fresh,
         )
         return self._wait(driver, ready, f"the History of {day} to be complete")
 
     def _open_page(self, driver: WebDriver, stream: str) -> None:
-        """Load the page anew and wait until it shows its form (or an error).
-
-        Its own first History load (the default day) may still run when a day is
-        picked: a late answer of it is told apart by its pictures' day, and an empty
-        one by holding an empty list for NO_REACTION_SECONDS (see HistoryReady).
-        """
+        """Load the page anew and wait until it shows its form; fail at once if it
+        cannot be loaded."""
         url = self.page_url(stream)
         self._stream = None
-        if driver.current_url == url:
-            driver.refresh()  # get() of the same URL with a #fragment would not reload
-        else:
-            driver.get(url)
+        try:
+            if driver.current_url == url:
+                driver.refresh()  # get() of the same URL with a #fragment would not reload
+            else:
+                driver.get(url)
+        except WebDriverException as exc:
+            if "net::ERR_" not in str(exc.msg):
+                raise
+            raise PageUnreachable(
+                f"the camera page {url} could not be reached: {_brief(exc)}"
+            ) from exc
+        reason = driver.execute_script(LOAD_ERROR_JS)
+        if reason:
+            raise PageUnreachable(f"the camera page {url} did not load: {reason}")
         logger.debug("opened %s", url)
         state = self._wait(
             driver,
@@ -277,17 +439,45 @@ class BrowserDiscovery:
         self._stream = stream
         self._fresh = True
 
-    def _pick(
-        self, driver: WebDriver, day: date, stream: str
-    ) -> tuple[tuple[object, ...], bool]:
-        """Pick ``day``; returns the History before and whether picking should change it."""
+    def _pick(self, driver: WebDriver, day: date, stream: str) -> float:
+        """Pick ``day`` and verify the pick took; returns the page time of the pick.
+
+        A day the picker already holds is no pick at all (the page loads nothing):
+        a page just opened on that day answers with its own first load (time 0),
+        any other is opened anew.
+        """
         state = self._state(driver, scroll=False)
         if state.form == "legacy":
-            return self._pick_button(driver, day, state)
+            return self._pick_button(driver, day)
         if state.form != "picker":
             raise DiscoveryError(
                 "the camera page has neither a date picker nor day buttons"
             )
+        if self._picked_day(driver) == day:
+            if not self._fresh:
+                self._open_page(driver, stream)
+            if self._picked_day(driver) == day:
+                return 0.0
+        problems = []
+        for _ in range(MAX_PICK_ATTEMPTS):
+            before = self._picked_text(driver)
+            try:
+                mark = self._click_day(driver, day)
+            except PAGE_ERRORS as exc:
+                problems.append(f"the click failed ({_brief(exc)})")
+                logger.info("picking %s: %s; trying again", day, problems[-1])
+                continue
+            picked = self._confirmed_pick(driver, before, day)
+            if picked == day:
+                logger.debug("picked %s in the date picker", day)
+                return mark
+            problems.append(f"the picker holds {picked or 'nothing new'}")
+            logger.info("picking %s: %s; trying again", day, problems[-1])
+        raise _ReadFailed(f"could not pick {day}: {'; '.join(problems)}")
+
+    def _click_day(self, driver: WebDriver, day: date) -> float:
+        """Open the panel, show ``day``'s month and click its cell once the panel is
+        still; returns the page time just before the click."""
         panel = self._open_panel(driver)
         self._show_month(driver, panel, day)
         cell, class_name, today = driver.execute_script(
@@ -300,18 +490,33 @@ class BrowserDiscovery:
             today is not None and day.day > today
         ):
             raise DayNotAvailable(f"the camera page does not offer {day}")
-        current = self.selectors.current_class in classes
-        if current and not self._fresh:
-            # Picking the shown day again reloads nothing: reload the page for a current list.
-            self._open_page(driver, stream)
-            return self._pick(driver, day, stream)
+        self._wait_still(driver, panel)
+        mark = float(driver.execute_script(NOW_JS))
         cell.click()
-        logger.debug("picked %s in the date picker", day)
-        return state.signature, not current
+        return mark
 
-    def _pick_button(
-        self, driver: WebDriver, day: date, state: PageState
-    ) -> tuple[tuple[object, ...], bool]:
+    def _confirmed_pick(
+        self, driver: WebDriver, before: str | None, day: date
+    ) -> date | None:
+        """The day the picker holds once the pick shows (or ``PICK_CONFIRM_SECONDS``)."""
+        deadline = time.monotonic() + PICK_CONFIRM_SECONDS
+        while True:
+            text = self._picked_text(driver)
+            picked = _as_day(text)
+            if picked == day or (text != before and text):
+                return picked
+            if time.monotonic() >= deadline:
+                return picked if text != before else None
+            time.sleep(POLL_SECONDS)
+
+    def _picked_text(self, driver: WebDriver) -> str | None:
+        value = driver.execute_script(PICKED_JS, self._selector_args)
+        return None if value is None else str(value)
+
+    def _picked_day(self, driver: WebDriver) -> date | None:
+        return _as_day(self._picked_text(driver))
+
+    def _pick_button(self, driver: WebDriver, day: date) -> float:
         month = _ENGLISH_MONTHS[day.month - 1][:3].title()
         label = f"{_WEEKDAYS[day.weekday()]}, {month} {day.day}"  # Sat, Sep 6
         button = driver.execute_script(BUTTON_JS, self._selector_args, label)
@@ -319,45 +524,51 @@ class BrowserDiscovery:
             raise DayNotAvailable(
                 f"the camera page has no enabled button {label!r} for {day}"
             )
+        mark = float(driver.execute_script(NOW_JS))
         button.click()
         logger.debug("clicked the day button %r", label)
-        return state.signature, True
+        return mark
 
     def _open_panel(self, driver: WebDriver) -> WebElement:
-        field_ = _first(driver, self.selectors.picker_input)
-        field_.click()
-        panel: WebElement = self._wait(
-            driver,
-            lambda d: d.execute_script(PANEL_JS, self._selector_args),
-            "the date picker to open",
+        """The picker's panel, opened by a click on the input unless it is open; it
+        may still be moving."""
+        panel = driver.execute_script(PANEL_JS, self._selector_args)
+        if panel is None:
+            _first(driver, self.selectors.picker_input).click()
+            panel = self._wait(
+                driver,
+                lambda d: d.execute_script(PANEL_JS, self._selector_args),
+                "the date picker to open",
+            )
+        return panel  # type: ignore[no-any-return]
+
+    def _wait_still(self, driver: WebDriver, panel: WebElement) -> None:
+        """Wait until the panel has ended its transition and stopped moving: a click
+        at a moving cell's place lands on another."""
+        last: list[object] = []
+
+        def still(d: WebDriver) -> bool:
+            box = d.execute_script(PANEL_STILL_JS, panel)
+            steady = box is not None and [box] == last
+            last[:] = [box] if box is not None else []
+            return steady
+
+        self._wait(
+            driver, still, "the date picker to stop moving", poll=STILL_POLL_SECONDS
         )
-        return panel
 
     def _show_month(self, driver: WebDriver, panel: WebElement, day: date) -> None:
-        """Click the header's year and month buttons until it reads ``day``'s month."""
+        """Step the panel's header until it reads ``day``'s month (years first)."""
         target = day.year * 12 + day.month - 1
-        for _ in range(MAX_PICKER_CLICKS):
-            header = self._header(driver, panel)
-            delta = target - _header_month(header)
+        for _ in range(MAX_MONTH_STEPS):
+            delta = target - _header_month(self._header(driver, panel))
             if delta == 0:
                 return
             years = _year_clicks(delta)
-            if years:
-                choices = (
-                    self.selectors.next_year if years > 0 else self.selectors.prev_year
-                )
-            else:
-                choices = (
-                    self.selectors.next_month
-                    if delta > 0
-                    else self.selectors.prev_month
-                )
-            _first(panel, choices).click()
-            self._wait(
-                driver,
-                lambda d: self._header(d, panel) != header,
-                f"the date picker to leave {header!r}",
-            )
+            if not driver.execute_script(
+                STEP_MONTHS_JS, panel, self._selector_args, years, delta - 12 * years
+            ):
+                raise DiscoveryError("the date picker has no year or month buttons")
         raise DiscoveryError(f"the date picker did not reach {day:%Y-%m}")
 
     def _header(self, driver: WebDriver, panel: WebElement) -> str:
@@ -367,36 +578,40 @@ class BrowserDiscovery:
         raw = driver.execute_script(STATE_JS, self._selector_args, scroll)
         return PageState(**raw)
 
+    def _net(self, driver: WebDriver, mark: float) -> NetState | None:
+        raw = driver.execute_script(NET_JS, mark)
+        return None if raw is None else NetState(**raw)
+
     def _wait(
         self,
         driver: WebDriver,
         condition: Callable[[WebDriver], Literal[False] | _T],
         what: str,
+        poll: float = POLL_SECONDS,
     ) -> _T:
         """Poll ``condition`` until it returns something truthy, at most ``timeout``.
 
         Chromedriver raises the same TimeoutException class for a hung renderer; the
         message tells the two apart: only the page being slow is a DiscoveryError.
         """
-        wait = WebDriverWait(driver, self.timeout, poll_frequency=POLL_SECONDS)
+        wait = WebDriverWait(driver, self.timeout, poll_frequency=poll)
         try:
             return wait.until(condition, message=what)
         except TimeoutException as exc:
             if exc.msg != what:
                 raise
-            raise DiscoveryError(
+            raise _TimedOut(
                 f"{self.terminal}: waited {self.timeout:g} s for {what}"
             ) from exc
 
     # --- the result ------------------------------------------------------------
 
     def _result(
-        self, day: date, stream: str, state: PageState, seconds: float
+        self, day: date, stream: str, read: _Read, seconds: float, reads: int
     ) -> DiscoveryResult:
-        thumbnails: dict[str, str] = {}
+        refs: list[tuple[ImageRef, str]] = []
         foreign = unparsed = 0
-        off_day = 0
-        for src in state.srcs:
+        for src in read.srcs:
             if _host_key(src) != self._cdn_host:
                 foreign += 1
                 continue
@@ -408,21 +623,31 @@ class BrowserDiscovery:
                 unparsed += 1
                 logger.debug("not a %s/%s picture: %s", self.terminal, stream, src)
                 continue
+            refs.append((ref, src))
+        instants = capture_instants([ref for ref, _ in refs], self.source_timezone)
+        by_instant: dict[datetime, str] = {}
+        off_day = 0
+        for (ref, src), instant in zip(refs, instants):
             off_day += ref.local_time.date() != day
-            thumbnails.setdefault(ref.local_time.isoformat(timespec="seconds"), src)
+            by_instant.setdefault(instant, src)
         if off_day:
             logger.warning(
                 "%d of the History pictures of %s are of another day", off_day, day
             )
+        thumbnails = {
+            timestamp_text(instant, self.source_timezone): by_instant[instant]
+            for instant in sorted(by_instant)
+        }
         return DiscoveryResult(
             day=day,
             stream=stream,
-            timestamps=sorted(thumbnails),
+            timestamps=list(thumbnails),
             foreign=foreign,
             unparsed=unparsed,
-            missing=state.errors,
+            missing=read.errors,
             seconds=seconds,
             thumbnails=thumbnails,
+            reads=reads,
         )
 
     def _is_day_list(self, state: PageState, day: date) -> bool:
@@ -436,6 +661,49 @@ class BrowserDiscovery:
             except InvalidImageURL:
                 continue
         return not dates or day in dates
+
+
+def _agreed(reads: list[_Read]) -> _Read | None:
+    """The answer the reads so far give, or None while another read is needed.
+
+    A first read with pictures stands on its own (they are checked to be the day's);
+    an empty one needs a second; after a disagreement, two reads must agree, and an
+    empty answer never outvotes pictures that were seen.
+    """
+    if len(reads) == 1:
+        return None if reads[0].empty else reads[0]
+    seen_pictures = any(not read.empty for read in reads)
+    for index, read in enumerate(reads):
+        if read.empty and seen_pictures:
+            continue
+        if any(read.key == other.key for other in reads[index + 1 :]):
+            return read
+    return None
+
+
+def _alive(driver: WebDriver) -> bool:
+    """Whether the browser still answers: a page error is not a dead browser."""
+    try:
+        driver.execute_script("return 1")
+    except BROWSER_ERRORS:
+        return False
+    return True
+
+
+def _brief(exc: BaseException) -> str:
+    """An exception in one line: Selenium's messages carry stack traces."""
+    message = getattr(exc, "msg", None) or str(exc)
+    return f"{type(exc).__name__}: {str(message).strip().splitlines()[0][:200]}"
+
+
+def _as_day(text: str | None) -> date | None:
+    """The day an input shows (``2025-09-06``, the page's value format), else None."""
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text.strip()[:10])
+    except ValueError:
+        return None
 
 
 def _page_shown(state: PageState) -> PageState | Literal[False]:

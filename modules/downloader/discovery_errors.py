@@ -12,3 +12,7 @@ class BrowserUnavailable(DiscoveryError):
 
 class DayNotAvailable(ValueError):
     """The page does not offer this day (in the future, disabled, or too old)."""
+
+
+class PageUnreachable(DiscoveryError):
+    """The camera page could not be loaded at all: refused, unresolvable, an HTTP error."""

@@ -1,84 +1,93 @@
-"""When the History list on the camera page is the picked day's, complete and stable.
+"""When the History list on the camera page is the picked day's answer, whole and stable.
 
-The page says neither when a pick has been answered nor when its list is whole:
-a pick may change nothing (the same day again), be overtaken by the late answer
-of the page's own first load, or fill the list in batches. So the list is read
-repeatedly, and these rules and timings decide when to take it.
+The page says neither when a pick has been answered nor when its list is whole.
+Its own data requests do: a probe in the page (``page_scripts.NET_PROBE_JS``)
+counts them. A list is taken only with evidence, never on timing alone:
+
+* a list with pictures must show pictures of the picked day (a late answer for
+  another day, or the old day still shown, is refused) and no data request may be
+  in flight (a list that comes in batches is read whole);
+* an empty list must follow a data request that started after the pick and
+  answered, with none in flight, and hold still for ``EMPTY_HOLD_SECONDS``; a data
+  request that failed since the pick makes it a failed read, not an empty day.
+  The discovery then confirms an empty day by a second, independent read.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Callable, Literal
 
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from modules.downloader.page_scripts import PageState
+from modules.downloader.page_scripts import NetState, PageState
 
-STABLE_SECONDS = 0.2
-"""How long a complete History list must stay unchanged before it is read."""
-NO_REACTION_SECONDS = 3.0
-"""How long a state must hold that may not be the picked day's: a list the pick
-changed nothing in (no loading mask either), or an empty list on a page still busy
-with its first load."""
+STABLE_SECONDS = 0.1
+"""How long a list with pictures must stay unchanged, and the page's requests quiet."""
+EMPTY_HOLD_SECONDS = 1.0
+"""How long an empty list must hold after the page's last answer: the time a page
+may take to render an answer that arrived."""
+NO_REQUEST_SECONDS = 3.0
+"""After this long without any data request since the pick, a list of the picked
+day's pictures is taken on its content alone (a page that answers from its cache)."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A History list the page showed for the picked day, and whether its data failed."""
+
+    state: PageState
+    failed_requests: int
+    """Data requests since the pick that failed: an empty list is then no answer."""
 
 
 class HistoryReady:
-    """WebDriverWait condition: the History of the picked day is complete and stable.
-
-    Complete: no loading mask, and every item holds its picture or its error, or
-    the list is empty (an ``el-empty`` block, or no items after a loading mask).
-    Of the picked day: the list differs from the one before the pick, or a loading
-    mask was seen since, or the page showed no reaction for NO_REACTION_SECONDS;
-    and ``is_day_list`` holds (its CDN pictures are not all of other days). Stable:
-    unchanged for STABLE_SECONDS, so a list that grows in batches is read whole; an
-    empty list picked on a page still busy with its first load (``confirm_empty``)
-    for NO_REACTION_SECONDS, as it may be that load's late answer.
-    """
+    """WebDriverWait condition: the picked day's History is complete and stable."""
 
     def __init__(
         self,
         read_state: Callable[[WebDriver], PageState],
+        read_net: Callable[[WebDriver], NetState | None],
         is_day_list: Callable[[PageState], bool],
-        before: tuple[object, ...],
-        expect_change: bool,
-        confirm_empty: bool,
     ) -> None:
         self.read_state = read_state
+        self.read_net = read_net
         self.is_day_list = is_day_list
-        self.before = before
-        self.expect_change = expect_change
-        self.confirm_empty = confirm_empty
         self.started = time.monotonic()
-        self.saw_loading = False
         self.last: tuple[object, ...] | None = None
         self.since = 0.0
 
-    def __call__(self, driver: WebDriver) -> PageState | Literal[False]:
+    def __call__(self, driver: WebDriver) -> Reading | Literal[False]:
         state = self.read_state(driver)
+        net = self.read_net(driver)
         now = time.monotonic()
-        waited = now - self.started
-        if state.loading:
-            self.saw_loading = True
-        empty = state.found and state.items == 0
-        complete = not state.loading and (
-            state.settled
-            or (
-                empty
-                and (state.empty or self.saw_loading or waited >= NO_REACTION_SECONDS)
-            )
-        )
-        reacted = (
-            not self.expect_change
-            or self.saw_loading
-            or state.signature != self.before
-            or waited >= NO_REACTION_SECONDS
-        )
-        if not (complete and reacted and self.is_day_list(state)):
-            self.last = None
-            return False
+        if net is None:  # the probe is missing: no evidence but the list itself
+            net = NetState(pending=0, since=0, done=0, failed=0, quiet=None, now=0.0)
         if state.signature != self.last:
             self.last, self.since = state.signature, now
+        if not self._whole(state, net):
             return False
-        hold = NO_REACTION_SECONDS if empty and self.confirm_empty else STABLE_SECONDS
-        return state if now - self.since >= hold else False
+        held = now - self.since
+        quiet = float("inf") if net.quiet is None else net.quiet / 1000
+        if state.items == 0:
+            if net.failed:
+                return Reading(state, net.failed)
+            hold = EMPTY_HOLD_SECONDS
+        else:
+            if net.since == 0 and now - self.started < NO_REQUEST_SECONDS:
+                return False
+            hold = STABLE_SECONDS
+        if min(held, quiet) < hold:
+            return False
+        return Reading(state, net.failed)
+
+    def _whole(self, state: PageState, net: NetState) -> bool:
+        """The list is complete and may be the answer; timing is checked apart."""
+        if not state.found or state.loading or net.pending > 0:
+            return False
+        if state.items == 0:
+            return (
+                net.done > 0
+            )  # an empty list counts only after an answer since the pick
+        return state.settled and self.is_day_list(state)
