@@ -79,9 +79,11 @@ class Faults:
     then the rest applies. Faults touch only pictures that exist; ``latency`` delays
     every CDN answer, 404s included.
 
-    ``missing_rate``/``missing_full_rate`` are permanent states, not failures: they
+    ``missing_rate``/``missing_full_rate``/``missing_thumbnail_rate`` (a thumbnail
+    that fails to load in the page while its full-size picture exists) are
+    permanent states, not failures: they
     are drawn per picture (``terminal/stream/wall-clock ISO time``) so both URL forms
-    agree. ``missing`` and ``missing_full`` list wall-clock ISO times
+    agree. ``missing``, ``missing_full`` and ``missing_thumbnail`` list wall-clock ISO times
     (``"2025-09-06T23:07:34"``) missing on every terminal and stream.
     """
 
@@ -104,6 +106,8 @@ class Faults:
     seed: int = 0
     missing_full: frozenset[str] = frozenset()
     missing: frozenset[str] = frozenset()
+    missing_thumbnail_rate: float = 0.0
+    missing_thumbnail: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -121,9 +125,12 @@ class Faults:
         key = f"{terminal}/{stream}/{stamp}"
         if stamp in self.missing or self._picks(self.missing_rate, "missing", key):
             return True
-        return not thumbnail and (
-            stamp in self.missing_full
-            or self._picks(self.missing_full_rate, "missing_full", key)
+        if thumbnail:
+            return stamp in self.missing_thumbnail or self._picks(
+                self.missing_thumbnail_rate, "missing_thumbnail", key
+            )
+        return stamp in self.missing_full or self._picks(
+            self.missing_full_rate, "missing_full", key
         )
 
     def fault_for(self, path: str, attempt: int) -> Fault | None:
@@ -204,6 +211,8 @@ class ReplicaServer:
         self._lock = threading.Lock()
         self._log: list[RequestRecord] = []
         self._counts: Counter[str] = Counter()
+        self.history_failures = 0
+        """How many of the next History requests fail (503), as a flaky API does."""
 
     def start(self) -> ReplicaServer:
         """Bind and serve on a daemon thread; returns self."""
@@ -288,6 +297,14 @@ class ReplicaServer:
         with self._lock:
             self._log.clear()
             self._counts.clear()
+
+    def take_history_failure(self) -> bool:
+        """Whether this History request fails: one of ``history_failures`` is used up."""
+        with self._lock:
+            if self.history_failures <= 0:
+                return False
+            self.history_failures -= 1
+            return True
 
     def _record(self, method: str, path: str) -> int:
         """Log a request; returns how many requests this path has had, this one included."""
@@ -502,11 +519,15 @@ def _find_picture(schedule: Schedule, cdn_path: str) -> ImageRef | None:
     """The picture a CDN path names, if the schedule has it and the path is well formed.
 
     ISO names must sit in their own date and hour folder (hour as ``7`` or ``07``);
-    in the Unix form the number wins over the folders, as in the parser.
+    in the Unix form the number wins over the folders, as in the parser. An ISO name
+    is a wall-clock time, which names one picture even in the repeated autumn hour
+    (no two captures share a second), so both occurrences are served; a Unix name is
+    an exact instant and must be that picture's.
     """
     try:
         ref = parse_image_url(cdn_path, schedule.source_timezone)
-        if not schedule.has_picture(ref.terminal, ref.stream, ref.local_time):
+        moment = ref.timestamp if ref.exact else ref.local_time
+        if not schedule.has_picture(ref.terminal, ref.stream, moment):
             return None
     except ValueError:
         return None
