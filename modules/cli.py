@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any, NoReturn
 
-from modules.database import models, queries
+from modules.database import migrations, models, queries
 from modules.downloader.report import DownloadReport
 from modules.downloader.selenium_client import DrayDogDownloader, PictureOutcome
 from modules.downloader.urls import (
@@ -149,6 +149,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stats.set_defaults(handler=_stats)
 
+    db = commands.add_parser(
+        "db",
+        parents=[quiet_or_verbose],
+        help="the database's schema revision: upgrade, current",
+    )
+    db_actions = db.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    for action, about in (
+        ("upgrade", "bring the database to this draydog's schema (creating it if new)"),
+        ("current", "show the database's schema revision"),
+    ):
+        _add_db(db_actions.add_parser(action, help=about))
+    db.set_defaults(handler=_db)
+
     replica = commands.add_parser(
         "replica",
         parents=[quiet_or_verbose],
@@ -239,12 +252,19 @@ def _exit_cleanly_on_sigterm() -> None:
 
 
 def _use_database(url: str | None) -> None:
-    if url is None:
-        return
+    """Switch to ``url`` (if given) and refuse a database whose schema is not the code's."""
+    if url is not None:
+        try:
+            models.configure(url)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
     try:
-        models.configure(url)
-    except ValueError as exc:
+        models.get_engine()
+    except migrations.SchemaError as exc:
         raise UsageError(str(exc)) from exc
+    except Exception:
+        # Unreachable, say: not bad usage; each command reports it in its own way.
+        logger.debug("the database is not available yet", exc_info=True)
 
 
 # --- download -------------------------------------------------------------------
@@ -553,6 +573,42 @@ def _stats(args: argparse.Namespace) -> int:
                 f"{run.failed} failed, {run.db_failed} rows failed"
             )
     return EXIT_OK
+
+
+def _db(args: argparse.Namespace) -> int:
+    try:
+        engine = models.build_engine(args.db or models.database_url())
+    except (ValueError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from exc
+    where = engine.url.render_as_string(hide_password=True)
+    head = migrations.head()
+    try:
+        if args.action == "upgrade":
+            with engine.begin() as connection:
+                before = migrations.upgrade(connection)
+            if before is None:
+                print(f"{where}: created at revision {head}")
+            elif before == head:
+                print(f"{where}: already at revision {head}")
+            else:
+                print(f"{where}: upgraded from revision {before} to {head}")
+        else:
+            with engine.begin() as connection:
+                revision = migrations.current_revision(connection)
+            print(f"{where}: {_describe_revision(revision, head)}")
+    finally:
+        engine.dispose()
+    return EXIT_OK
+
+
+def _describe_revision(revision: str | None, head: str) -> str:
+    if revision is None:
+        return f"no tables yet (any command creates them at revision {head})"
+    if revision == head:
+        return f"revision {revision} (the newest)"
+    if migrations.is_known(revision):
+        return f"revision {revision}, behind {head}: run `draydog db upgrade`"
+    return f"revision {revision}, unknown to this draydog (revision {head})"
 
 
 def _replica(args: argparse.Namespace) -> int:
