@@ -427,6 +427,8 @@ def _progress(label: str, quiet: bool) -> _Progress:
 def _one_line(day: date, stream: str, report: DownloadReport) -> str:
     if report.error:
         return f"{day} {stream}: FAILED {report.error}"
+    if report.empty:
+        return f"{day} {stream}: empty (no pictures, confirmed by a second read)"
     return (
         f"{day} {stream}: {report.requested} found, {report.downloaded} downloaded "
         f"({report.thumbnails} thumbnails), {report.already_present} already present, "
@@ -454,7 +456,7 @@ def _print_summary(reports: dict[tuple[date, str], DownloadReport]) -> None:
             (
                 str(day),
                 stream,
-                str(report.requested),
+                "empty" if report.empty else str(report.requested),
                 str(report.downloaded),
                 str(report.thumbnails),
                 str(report.already_present),

@@ -14,6 +14,10 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# The replica's camera page runs on the real widget (Vue 2.7, Element UI 2.15) from
+# the npm registry, cached outside the package.
+source "$ROOT/scripts/fetch-widget.sh"
+
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating the virtual environment $VENV" >&2
   "$PYTHON" -m venv "$VENV"

@@ -31,6 +31,9 @@ class DownloadReport:
     """Pictures on the page whose host is not the CDN's: never fetched."""
     error: str | None = None
     """Why the whole call failed (discovery for the day, say), else None."""
+    empty: bool = False
+    """The day has no pictures, as two independent reads of the page agreed; never
+    set for a day whose page could not be read."""
 
     @property
     def ok(self) -> bool:

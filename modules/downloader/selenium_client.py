@@ -226,6 +226,7 @@ class DrayDogDownloader:
             stream_name, wanted, root, progress, page_failures=page_failures
         )
         report.foreign_ignored = found.foreign
+        report.empty = found.confirmed_empty
         return report
 
     def _wanted_from_page(
