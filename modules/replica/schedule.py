@@ -4,7 +4,9 @@ The real cameras take a picture about every 10 minutes at irregular seconds. The
 replica derives every capture time from a hash of ``(seed, terminal, stream, day)``,
 so a test, a benchmark and the server agree on the same pictures without storing
 any. Capture times are *naive wall-clock times at the terminal* by design: that is
-what the CDN's ISO file names carry (see ``modules.downloader.urls``).
+what the CDN's ISO file names carry (see ``modules.downloader.urls``); a time of the
+second occurrence of the repeated autumn hour carries ``fold=1`` (PEP 495), so
+``wall_clock_to_utc`` still gives its instant.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 
 from modules.downloader.urls import (
@@ -26,8 +28,6 @@ from modules.downloader.urls import (
 DEFAULT_HISTORY_DAYS = 730
 """How far back pictures go when ``first_day`` is not given (about two years)."""
 
-_SECONDS_PER_DAY = 24 * 60 * 60
-
 
 @dataclass(frozen=True)
 class Schedule:
@@ -39,9 +39,10 @@ class Schedule:
     terminal and today's pictures stop at the current wall-clock time; a pinned
     ``today`` has its full day, so tests do not depend on the hour they run at.
 
-    Daylight saving: wall-clock times that do not exist (the skipped spring hour) are
-    never taken, so such a day has fewer pictures; the repeated autumn hour is taken
-    once, because a naive file name cannot tell its two occurrences apart.
+    Daylight saving: the cameras run on real time, so the spring day (23 hours) has
+    fewer pictures (138 at 10 minutes) and the autumn day (25 hours) more (150): both
+    occurrences of its repeated hour. No two captures of a day share a wall-clock
+    second, since an ISO file name could not tell them apart.
     """
 
     seed: int = 0
@@ -76,39 +77,53 @@ class Schedule:
         return self.today_date() - timedelta(days=DEFAULT_HISTORY_DAYS)
 
     def timestamps(self, terminal: str, stream: str, day: date) -> list[datetime]:
-        """The day's capture times, sorted naive wall-clock times in ``[day, day + 1)``.
+        """The day's capture times in capture order: naive wall-clock times in ``[day, day + 1)``.
 
-        The same for every call with the same seed; empty for a day without pictures.
+        Capture order is wall-clock order but on the autumn day, where the repeated
+        hour's second occurrence (``fold=1``) follows its first: the History's order,
+        which the page shows. The same for every call with the same seed; empty for a
+        day without pictures.
         """
         validate_name(terminal, "terminal")
         validate_name(stream, "stream")
         if not self._day_has_pictures(stream, day):
             return []
-        times = _day_times(
+        captures = self._captures(terminal, stream, day)
+        now = self._now()
+        return [wall for wall, instant in captures if now is None or instant <= now]
+
+    def has_picture(self, terminal: str, stream: str, wall_time: datetime) -> bool:
+        """Whether a picture was taken at ``wall_time``.
+
+        A naive time is a wall-clock time, which names one picture (no two share a
+        second); an aware time is an instant and must match exactly, so the other
+        occurrence of a repeated hour is not that picture.
+        """
+        validate_name(terminal, "terminal")
+        validate_name(stream, "stream")
+        wall = utc_to_wall_clock(wall_time, self.source_timezone)
+        day = wall.date()
+        if not self._day_has_pictures(stream, day):
+            return False
+        instant = _day_index(
             self.seed,
             self.interval_minutes,
             self.source_timezone,
             terminal,
             stream,
             day,
-        )
-        cut = self._cut()
-        if cut is not None and day == cut.date():
-            return [moment for moment in times if moment <= cut]
-        return list(times)
+        ).get(wall.replace(fold=0))
+        if instant is None:
+            return False
+        if wall_time.tzinfo is not None and wall_time != instant:
+            return False
+        now = self._now()
+        return now is None or instant <= now
 
-    def has_picture(self, terminal: str, stream: str, wall_time: datetime) -> bool:
-        """Whether a picture was taken at ``wall_time`` (naive wall clock; aware is converted)."""
-        wall = utc_to_wall_clock(wall_time, self.source_timezone)
-        day = wall.date()
-        validate_name(terminal, "terminal")
-        validate_name(stream, "stream")
-        if not self._day_has_pictures(stream, day):
-            return False
-        cut = self._cut()
-        if cut is not None and wall > cut:
-            return False
-        return wall in _day_time_set(
+    def _captures(
+        self, terminal: str, stream: str, day: date
+    ) -> tuple[tuple[datetime, datetime], ...]:
+        return _day_captures(
             self.seed,
             self.interval_minutes,
             self.source_timezone,
@@ -128,40 +143,51 @@ class Schedule:
             and self.first_date() <= day <= self.today_date()
         )
 
-    def _cut(self) -> datetime | None:
-        """The current wall-clock time when following the real clock, else None."""
+    def _now(self) -> datetime | None:
+        """The current instant when following the real clock (today is cut there), else None."""
         if self.today is not None:
             return None
-        return datetime.now(get_zone(self.source_timezone)).replace(
-            tzinfo=None, microsecond=0
-        )
+        return datetime.now(timezone.utc)
 
 
 @lru_cache(maxsize=4096)
-def _day_times(
+def _day_captures(
     seed: int, interval_minutes: int, zone: str, terminal: str, stream: str, day: date
-) -> tuple[datetime, ...]:
-    """One capture per ``interval_minutes`` slot, at a random second inside the slot."""
+) -> tuple[tuple[datetime, datetime], ...]:
+    """``(wall, instant)`` of each capture, in capture order.
+
+    One capture per ``interval_minutes`` slot of real time from the day's midnight to
+    the next, at a random second inside the slot. A second whose wall-clock time an
+    earlier capture already has (the repeated hour) is moved to the next free one.
+    """
     key = f"{seed}|{terminal}|{stream}|{day.isoformat()}".encode()
     rng = random.Random(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
-    midnight = datetime(day.year, day.month, day.day)
+    start_utc = wall_clock_to_utc(datetime(day.year, day.month, day.day), zone)
+    next_day = day + timedelta(days=1)
+    end_utc = wall_clock_to_utc(
+        datetime(next_day.year, next_day.month, next_day.day), zone
+    )
+    length = int((end_utc - start_utc).total_seconds())
     step = interval_minutes * 60
-    times = []
-    for start in range(0, _SECONDS_PER_DAY, step):
-        offset = start + rng.randrange(min(step, _SECONDS_PER_DAY - start))
-        moment = midnight + timedelta(seconds=offset)
-        if _exists(moment, zone):
-            times.append(moment)
-    return tuple(times)
+    seen: set[datetime] = set()
+    captures = []
+    for start in range(0, length, step):
+        size = min(step, length - start)
+        drawn = rng.randrange(size)
+        for shift in range(size):
+            instant = start_utc + timedelta(seconds=start + (drawn + shift) % size)
+            wall = utc_to_wall_clock(instant, zone)
+            if wall.replace(fold=0) not in seen:
+                seen.add(wall.replace(fold=0))
+                captures.append((wall, instant))
+                break
+    return tuple(captures)
 
 
 @lru_cache(maxsize=4096)
-def _day_time_set(
+def _day_index(
     seed: int, interval_minutes: int, zone: str, terminal: str, stream: str, day: date
-) -> frozenset[datetime]:
-    return frozenset(_day_times(seed, interval_minutes, zone, terminal, stream, day))
-
-
-def _exists(wall: datetime, zone: str) -> bool:
-    """False for a wall-clock time inside the skipped spring-forward hour."""
-    return utc_to_wall_clock(wall_clock_to_utc(wall, zone), zone) == wall
+) -> dict[datetime, datetime]:
+    """Each capture's instant by its wall-clock time (``fold=0`` keys; they are unique)."""
+    captures = _day_captures(seed, interval_minutes, zone, terminal, stream, day)
+    return {wall.replace(fold=0): instant for wall, instant in captures}

@@ -73,10 +73,39 @@ def test_spring_forward_day_skips_the_missing_hour() -> None:
     assert not PINNED.has_picture("apm", "in_gate", datetime(2025, 3, 9, 2, 30))
 
 
-def test_fall_back_day_has_unique_names() -> None:
+def test_fall_back_day_has_both_repeated_hours_in_capture_order() -> None:
     times = PINNED.timestamps("apm", "in_gate", date(2025, 11, 2))
-    assert len(times) == len(set(times)) == 144
-    assert sum(t.hour == 1 for t in times) == 6
+    # 25 hours of real time: both 01:xx hours, and still no two equal file names.
+    assert len(times) == len(set(times)) == 150
+    repeated = [t for t in times if t.hour == 1]
+    assert len(repeated) == 12
+    assert [t.fold for t in repeated] == [0] * 6 + [1] * 6
+    assert repeated[:6] == sorted(repeated[:6]) and repeated[6:] == sorted(repeated[6:])
+    assert repeated[6] < repeated[5]  # the wall clock goes back once, in order
+    instants = [wall_clock_to_utc(t) for t in times]
+    assert instants == sorted(instants) and len(set(instants)) == 150
+    gaps = [(b - a).total_seconds() for a, b in zip(instants, instants[1:])]
+    assert 0 < min(gaps) and max(gaps) < 20 * 60
+    assert times[0] >= datetime(2025, 11, 2) and times[-1] < datetime(2025, 11, 3)
+
+
+def test_fall_back_day_serves_each_occurrence_by_its_instant() -> None:
+    times = PINNED.timestamps("apm", "in_gate", date(2025, 11, 2))
+    first = next(t for t in times if t.hour == 1 and t.fold == 0)
+    second = next(t for t in times if t.hour == 1 and t.fold == 1)
+    for wall in (first, second):
+        instant = wall_clock_to_utc(wall)
+        other = instant + timedelta(hours=1 if wall.fold == 0 else -1)
+        assert PINNED.has_picture("apm", "in_gate", wall.replace(fold=0))
+        assert PINNED.has_picture("apm", "in_gate", instant)
+        assert not PINNED.has_picture("apm", "in_gate", other)
+
+
+def test_spring_forward_day_is_in_capture_order() -> None:
+    times = PINNED.timestamps("apm", "in_gate", date(2025, 3, 9))
+    instants = [wall_clock_to_utc(t) for t in times]
+    assert times == sorted(times) and instants == sorted(instants)
+    assert all(PINNED.has_picture("apm", "in_gate", t) for t in times)
 
 
 def test_following_the_real_clock_cuts_today_at_now() -> None:
