@@ -3,6 +3,11 @@
 Layout: ``<root>/<terminal>/<stream>/<YYYY-MM-DD>/<stream>_<YYYYMMDDTHHMMSS>[_thumb].jpg``
 by the picture's own wall-clock time, with no ``:`` so it is valid on every OS.
 The names carry everything a database row needs, which is what makes ``reindex`` work.
+
+A wall-clock time of the repeated autumn hour names two instants, so there the stamp
+carries the UTC offset of its occurrence (``in_gate_20251102T010500-0800.jpg``) and
+the two pictures never share a file. A name without an offset in that hour (written
+before offsets were) is read as the first occurrence, as it was recorded then.
 """
 
 from __future__ import annotations
@@ -12,12 +17,18 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
 from modules.downloader.fetch import HOST_TAG, PART_SUFFIX
-from modules.downloader.urls import validate_name
+from modules.downloader.urls import (
+    DEFAULT_TIMEZONE,
+    is_repeated_wall_time,
+    utc_to_wall_clock,
+    validate_name,
+    wall_clock_to_utc,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -25,31 +36,83 @@ STAMP_FORMAT = "%Y%m%dT%H%M%S"
 THUMB_MARK = "_thumb"
 STALE_PART_SECONDS = 3600
 _FILE_RE = re.compile(
-    r"(?P<stream>[a-z0-9_-]+)_(?P<stamp>\d{8}T\d{6})(?P<thumb>_thumb)?\.jpg"
+    r"(?P<stream>[a-z0-9_-]+)_(?P<stamp>\d{8}T\d{6})"
+    r"(?:(?P<sign>[+-])(?P<hours>\d{2})(?P<minutes>\d{2}))?(?P<thumb>_thumb)?\.jpg"
 )
 _PART_OWNER_RE = re.compile(r"\.(?P<host>[^.]+)-(?P<pid>\d+)-[0-9a-f]{8}\.part$")
 
 
-def file_name(stream: str, wall_time: datetime, thumbnail: bool = False) -> str:
-    """``<stream>_<YYYYMMDDTHHMMSS>[_thumb].jpg`` for a picture's wall-clock time."""
+def file_name(
+    stream: str,
+    wall_time: datetime,
+    thumbnail: bool = False,
+    *,
+    source_timezone: str = DEFAULT_TIMEZONE,
+) -> str:
+    """``<stream>_<YYYYMMDDTHHMMSS>[±HHMM][_thumb].jpg`` for a picture's time.
+
+    ``wall_time`` is naive wall-clock time at the terminal (``fold=1`` for the second
+    occurrence of a repeated hour) or an aware instant. Only a repeated-hour time gets
+    the offset, so every other name stays as archives already have it.
+    """
     mark = THUMB_MARK if thumbnail else ""
-    return f"{validate_name(stream, 'stream')}_{wall_time.strftime(STAMP_FORMAT)}{mark}.jpg"
+    wall = utc_to_wall_clock(wall_time, source_timezone)
+    stamp = wall.strftime(STAMP_FORMAT)
+    if is_repeated_wall_time(wall.replace(fold=0), source_timezone):
+        stamp += _offset_text(wall_clock_to_utc(wall, source_timezone), wall)
+    return f"{validate_name(stream, 'stream')}_{stamp}{mark}.jpg"
+
+
+def _offset_text(instant: datetime, wall: datetime) -> str:
+    """``-0700`` for the UTC offset that takes ``instant`` to naive ``wall``."""
+    minutes = round((wall - instant.replace(tzinfo=None)).total_seconds() / 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
 
 
 def day_folder(root: Path, terminal: str, stream: str, wall_time: datetime) -> Path:
-    """The folder of one terminal, stream and (wall-clock) day."""
+    """The folder of one terminal, stream and (wall-clock) day (naive wall time)."""
     validate_name(terminal, "terminal")
     validate_name(stream, "stream")
     return root / terminal / stream / wall_time.date().isoformat()
 
 
 def picture_path(
-    root: Path, terminal: str, stream: str, wall_time: datetime, thumbnail: bool = False
+    root: Path,
+    terminal: str,
+    stream: str,
+    wall_time: datetime,
+    thumbnail: bool = False,
+    *,
+    source_timezone: str = DEFAULT_TIMEZONE,
 ) -> Path:
-    """Where a picture is stored in an archive rooted at ``root``."""
-    return day_folder(root, terminal, stream, wall_time) / file_name(
-        stream, wall_time, thumbnail
+    """Where a picture is stored in an archive rooted at ``root`` (see file_name)."""
+    wall = utc_to_wall_clock(wall_time, source_timezone)
+    return day_folder(root, terminal, stream, wall) / file_name(
+        stream, wall, thumbnail, source_timezone=source_timezone
     )
+
+
+def legacy_picture_path(
+    root: Path,
+    terminal: str,
+    stream: str,
+    wall_time: datetime,
+    thumbnail: bool = False,
+    *,
+    source_timezone: str = DEFAULT_TIMEZONE,
+) -> Path | None:
+    """The offset-less name a first-occurrence repeated-hour picture had before, else None.
+
+    Such a file is that picture (it was recorded as the first occurrence), so a re-run
+    finds it present instead of storing and recording it a second time.
+    """
+    wall = utc_to_wall_clock(wall_time, source_timezone)
+    if wall.fold or not is_repeated_wall_time(wall, source_timezone):
+        return None
+    mark = THUMB_MARK if thumbnail else ""
+    name = f"{validate_name(stream, 'stream')}_{wall.strftime(STAMP_FORMAT)}{mark}.jpg"
+    return day_folder(root, terminal, stream, wall) / name
 
 
 @dataclass(frozen=True)
@@ -60,7 +123,18 @@ class ArchivedPicture:
     terminal: str
     stream: str
     wall_time: datetime
+    """Naive wall-clock time at the terminal, as the name has it."""
     is_thumbnail: bool
+    utc_offset: timedelta | None = None
+    """The offset a repeated-hour name carries, which says which occurrence it is."""
+
+    def timestamp(self, source_timezone: str = DEFAULT_TIMEZONE) -> datetime:
+        """The capture instant, aware UTC: by the name's offset when it has one."""
+        if self.utc_offset is not None:
+            return self.wall_time.replace(tzinfo=timezone(self.utc_offset)).astimezone(
+                timezone.utc
+            )
+        return wall_clock_to_utc(self.wall_time, source_timezone)
 
 
 def read_picture_path(path: Path) -> ArchivedPicture | None:
@@ -83,8 +157,16 @@ def read_picture_path(path: Path) -> ArchivedPicture | None:
         return None
     if wall_time.date().isoformat() != day:
         return None
+    offset = None
+    if match["sign"] is not None:
+        hours, minutes = int(match["hours"]), int(match["minutes"])
+        if hours > 23 or minutes > 59:
+            return None
+        offset = timedelta(hours=hours, minutes=minutes)
+        if match["sign"] == "-":
+            offset = -offset
     return ArchivedPicture(
-        path, terminal, stream, wall_time, match["thumb"] is not None
+        path, terminal, stream, wall_time, match["thumb"] is not None, offset
     )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from modules.database import queries
 from modules.downloader.archive import ArchivedPicture, walk_archive
 from modules.downloader.fetch import sha256_of
-from modules.downloader.urls import DEFAULT_TIMEZONE, build_image_url, wall_clock_to_utc
+from modules.downloader.urls import DEFAULT_TIMEZONE, build_image_url
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def _reindex_batch(
                 "filepath": filepath,
                 "camera_id": picture.stream,
                 "terminal": picture.terminal,
-                "timestamp": wall_clock_to_utc(picture.wall_time, source_timezone),
+                "timestamp": picture.timestamp(source_timezone),
                 "file_size": size,
                 "sha256": digest,
                 "source_url": source_url,

@@ -24,7 +24,12 @@ import requests
 
 from modules.backoff import Backoff
 from modules.database import queries
-from modules.downloader.archive import file_name, picture_path, remove_stale_parts
+from modules.downloader.archive import (
+    file_name,
+    legacy_picture_path,
+    picture_path,
+    remove_stale_parts,
+)
 from modules.downloader.discovery import BrowserDiscovery, DiscoveryResult
 from modules.downloader.fetch import (
     FetchError,
@@ -43,10 +48,10 @@ from modules.downloader.urls import (
     get_zone,
     parse_day,
     parse_image_url,
-    parse_wall_clock,
+    parse_instant,
     terminal_today,
+    utc_to_wall_clock,
     validate_name,
-    wall_clock_to_utc,
 )
 
 logger = logging.getLogger(__name__)
@@ -74,9 +79,14 @@ class PictureOutcome:
 
 @dataclass(frozen=True)
 class _Wanted:
-    """A picture to have: its wall-clock time (names the file), UTC time and URLs."""
+    """A picture to have: its wall-clock time, UTC instant and URLs.
+
+    The instant, not the wall time, names the file: in the repeated autumn hour one
+    wall time is two pictures.
+    """
 
     wall: datetime
+    """Naive wall-clock time at the terminal; ``fold=1`` in a repeated hour's second pass."""
     timestamp: datetime
     full_url: str
     thumb_url: str
@@ -232,13 +242,27 @@ class DrayDogDownloader:
     def _wanted_from_page(
         self, stream: str, iso: str, found: DiscoveryResult
     ) -> _Wanted:
-        """The page's own URLs for a picture (whatever form the CDN uses), else built ones."""
+        """The page's own URLs for a picture (whatever form the CDN uses), else built ones.
+
+        The instant is the URL's when exact (Unix form), else the one ``iso`` names: a
+        repeated-hour timestamp carries its offset, which a zone-less ISO URL cannot.
+        """
         thumbnail = found.thumbnails.get(iso)
         if thumbnail is None:
-            return self._wanted(stream, parse_wall_clock(iso, self.source_timezone))
+            return self._wanted(stream, parse_instant(iso, self.source_timezone))
         ref = parse_image_url(thumbnail, self.source_timezone)
+        instant = (
+            ref.timestamp if ref.exact else parse_instant(iso, self.source_timezone)
+        )
+        if not ref.exact and utc_to_wall_clock(
+            instant, self.source_timezone
+        ) != ref.local_time.replace(fold=0):
+            instant = ref.timestamp  # the timestamp names another time: the URL wins
         return _Wanted(
-            ref.local_time, ref.timestamp, full_size_url(thumbnail), thumbnail
+            utc_to_wall_clock(instant, self.source_timezone),
+            instant,
+            full_size_url(thumbnail),
+            thumbnail,
         )
 
     def download_date_range(
@@ -314,7 +338,10 @@ class DrayDogDownloader:
                     f"URL is of stream {ref.stream!r}, not {stream_name!r}: {url}"
                 )
         destination = Path(save_dir) / file_name(
-            ref.stream, ref.local_time, ref.is_thumbnail
+            ref.stream,
+            ref.timestamp,
+            ref.is_thumbnail,
+            source_timezone=self.source_timezone,
         )
         try:
             outcome = self._obtain(
@@ -400,7 +427,9 @@ class DrayDogDownloader:
         """Download the pictures of ``stream_name`` at ``timestamps`` and record them all.
 
         Timestamps are the page's ISO strings or datetimes (naive: wall-clock time at
-        the terminal; aware: converted). Every one is checked before any I/O. Full-size
+        the terminal; aware, or a string with an offset: that instant, which in the
+        repeated autumn hour tells the two occurrences apart). Pictures are fetched in
+        capture order. Every one is checked before any I/O. Full-size
         pictures answering 404 fall back to their thumbnail. Every picture on disk for
         this call, new or already there, is written to the database in chunks of
         ``batch_size``, so the database catches up with the disk on each re-run.
@@ -408,19 +437,21 @@ class DrayDogDownloader:
         validate_name(stream_name, "stream")
         if max_images is not None and max_images < 0:
             raise ValueError(f"max_images must not be negative, not {max_images}")
-        wall_times = sorted(
-            {parse_wall_clock(value, self.source_timezone) for value in timestamps}
+        instants = sorted(
+            {parse_instant(value, self.source_timezone) for value in timestamps}
         )
         if max_images is not None:
-            wall_times = wall_times[:max_images]
+            instants = instants[:max_images]
         root = Path(save_dir) if save_dir is not None else self.download_dir
-        wanted = [self._wanted(stream_name, wall) for wall in wall_times]
+        wanted = [self._wanted(stream_name, instant) for instant in instants]
         return self._download(stream_name, wanted, root, progress)
 
-    def _wanted(self, stream: str, wall: datetime) -> _Wanted:
+    def _wanted(self, stream: str, instant: datetime) -> _Wanted:
+        """The picture at an aware UTC ``instant``, with its ISO-form URLs."""
+        wall = utc_to_wall_clock(instant, self.source_timezone)
         return _Wanted(
             wall,
-            wall_clock_to_utc(wall, self.source_timezone),
+            instant,
             self._url(stream, wall, thumbnail=False),
             self._url(stream, wall, thumbnail=True),
         )
@@ -438,7 +469,7 @@ class DrayDogDownloader:
         started = time.monotonic()
         report = DownloadReport(requested=len(wanted), failed=list(page_failures))
         for folder in {
-            picture_path(root, self.terminal, stream, w.wall).parent for w in wanted
+            self._path(root, stream, w.timestamp, False).parent for w in wanted
         }:
             remove_stale_parts(folder)
         report.run_id = self._start_run(stream, len(wanted))
@@ -520,20 +551,48 @@ class DrayDogDownloader:
     ) -> PictureOutcome:
         wall, full_url, thumb_url = picture.wall, picture.full_url, picture.thumb_url
         failed = partial(PictureOutcome, wall, "failed", timestamp=picture.timestamp)
-        full_path = picture_path(root, self.terminal, stream, wall)
+        full_path = self._path(root, stream, picture.timestamp, False)
         try:
             return self._obtain(full_url, full_path, wall, False, picture.timestamp)
         except NotFound:
             logger.info("no full-size picture at %s: trying the thumbnail", full_url)
         except FetchError as exc:
             return failed(full_url, reason=exc.reason)
-        thumb_path = picture_path(root, self.terminal, stream, wall, thumbnail=True)
+        thumb_path = self._path(root, stream, picture.timestamp, True)
         try:
             return self._obtain(thumb_url, thumb_path, wall, True, picture.timestamp)
         except NotFound:
             return failed(full_url, reason="404: no picture, no thumbnail")
         except FetchError as exc:
             return failed(thumb_url, reason=f"thumbnail: {exc.reason}")
+
+    def _path(
+        self, root: Path, stream: str, instant: datetime, thumbnail: bool
+    ) -> Path:
+        """Where the picture at ``instant`` is kept in the archive.
+
+        A first-occurrence repeated-hour picture stored before names carried offsets
+        keeps its old name, so a re-run finds it present instead of storing it twice.
+        """
+        path = picture_path(
+            root,
+            self.terminal,
+            stream,
+            instant,
+            thumbnail,
+            source_timezone=self.source_timezone,
+        )
+        legacy = legacy_picture_path(
+            root,
+            self.terminal,
+            stream,
+            instant,
+            thumbnail,
+            source_timezone=self.source_timezone,
+        )
+        if legacy is not None and not path.exists() and legacy.is_file():
+            return legacy
+        return path
 
     def _url(self, stream: str, wall: datetime, *, thumbnail: bool) -> str:
         return build_image_url(

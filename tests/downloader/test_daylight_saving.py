@@ -8,9 +8,17 @@ instant handed in by a caller must never be reduced to its wall-clock time.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
+from sqlalchemy import delete
 
+from modules.database import models
+from modules.database.models import Image
+from modules.downloader import DrayDogDownloader
+from modules.downloader.archive import file_name, picture_path, read_picture_path
+from modules.downloader.discovery import DiscoveryResult
+from modules.downloader.reindex import reindex_archive
 from modules.downloader.urls import (
     ImageRef,
     build_image_url,
@@ -22,6 +30,14 @@ from modules.downloader.urls import (
     parse_wall_clock,
     timestamp_text,
     wall_clock_to_utc,
+)
+from modules.replica import ReplicaServer, Schedule
+from tests.downloader.conftest import (
+    STREAM,
+    TERMINAL,
+    expected_bytes,
+    rows_under,
+    url_of,
 )
 
 LA = "America/Los_Angeles"
@@ -176,3 +192,178 @@ def test_timestamp_text_round_trip_across_both_changes() -> None:
     for moment, text in zip(instants, texts):
         assert parse_instant(text, LA) == moment, text
         assert wall_clock_to_utc(parse_wall_clock(text, LA), LA) == moment, text
+
+
+# --- the archive's names ------------------------------------------------------------
+
+
+def test_file_names_say_which_occurrence_and_read_back() -> None:
+    root = Path("/archive")
+    first, second = utc(2025, 11, 2, 8, 5, 9), utc(2025, 11, 2, 9, 5, 9)
+    first_path = picture_path(root, "apm", "in_gate", first, source_timezone=LA)
+    second_path = picture_path(root, "apm", "in_gate", second, True, source_timezone=LA)
+    assert first_path.name == "in_gate_20251102T010509-0700.jpg"
+    assert second_path.name == "in_gate_20251102T010509-0800_thumb.jpg"
+    assert first_path.parent == second_path.parent == root / "apm/in_gate/2025-11-02"
+    for path, instant in ((first_path, first), (second_path, second)):
+        found = read_picture_path(path)
+        assert found is not None and found.timestamp(LA) == instant
+    # Every other time keeps the layout existing archives have.
+    ordinary = picture_path(root, "apm", "in_gate", utc(2025, 9, 7, 6, 7, 34))
+    assert ordinary.name == "in_gate_20250906T230734.jpg"
+    assert file_name("in_gate", datetime(2025, 11, 2, 2, 5, 9)) == (
+        "in_gate_20251102T020509.jpg"
+    )
+    # A naive wall time says its occurrence by fold.
+    assert file_name("in_gate", datetime(2025, 11, 2, 1, 5, 9, fold=1)) == (
+        "in_gate_20251102T010509-0800.jpg"
+    )
+
+
+def test_an_offsetless_repeated_hour_name_reads_as_the_first_occurrence() -> None:
+    legacy = Path("/archive/apm/in_gate/2025-11-02/in_gate_20251102T010509.jpg")
+    found = read_picture_path(legacy)
+    assert found is not None and found.utc_offset is None
+    assert found.timestamp(LA) == utc(2025, 11, 2, 8, 5, 9)
+    assert (
+        read_picture_path(legacy.with_name("in_gate_20251102T010509-0799.jpg")) is None
+    )
+
+
+# --- end to end on the replica ------------------------------------------------------
+
+
+@pytest.fixture
+def autumn(replica: ReplicaServer) -> list[datetime]:
+    """The replica's autumn day, in capture order (the fixture restores the schedule)."""
+    replica.schedule = Schedule(today=date(2025, 11, 10))
+    return replica.schedule.timestamps(TERMINAL, STREAM, FALL_BACK)
+
+
+def _repeated(walls: list[datetime]) -> tuple[list[datetime], list[datetime]]:
+    first = [wall for wall in walls if wall.hour == 1 and wall.fold == 0]
+    second = [wall for wall in walls if wall.hour == 1 and wall.fold == 1]
+    return first, second
+
+
+def test_aware_timestamps_of_both_occurrences_keep_their_instants(
+    autumn: list[datetime], downloader: DrayDogDownloader, tmp_path: Path
+) -> None:
+    first, second = _repeated(autumn)
+    assert len(first) == len(second) == 6
+    chosen = [first[0], first[-1], second[0], second[-1]]
+    instants = [wall_clock_to_utc(wall, LA) for wall in chosen]
+    assert len(set(instants)) == 4 and instants[2] - instants[0] > timedelta(minutes=30)
+
+    report = downloader.download_images_direct(STREAM, instants[::-1])
+
+    assert report.ok and report.downloaded == 4 and report.db_inserted == 4
+    rows = sorted(rows_under(tmp_path / "images"), key=lambda row: row.timestamp)
+    assert [row.timestamp for row in rows] == sorted(instants)
+    assert len({row.filepath for row in rows}) == 4
+    by_instant = dict(zip(instants, chosen))
+    for row in rows:
+        wall = by_instant[row.timestamp]
+        offset = "-0700" if wall.fold == 0 else "-0800"
+        assert Path(row.filepath).name == f"{STREAM}_{wall:%Y%m%dT%H%M%S}{offset}.jpg"
+        assert Path(row.filepath).read_bytes() == expected_bytes(wall)
+    # Again: everything is present, nothing is stored or recorded twice.
+    again = downloader.download_images_direct(STREAM, instants)
+    assert again.already_present == 4 and again.downloaded == again.db_inserted == 0
+
+
+def test_the_whole_autumn_day_from_its_history_order(
+    autumn: list[datetime],
+    replica: ReplicaServer,
+    downloader: DrayDogDownloader,
+    tmp_path: Path,
+) -> None:
+    # What discovery does with the page's ISO thumbnails, in the History's order.
+    history = [url_of(replica, wall, thumbnail=True) for wall in autumn]
+    refs = [parse_image_url(url, LA) for url in history]
+    instants = capture_instants(refs, LA)
+    texts = [timestamp_text(instant, LA) for instant in instants]
+    assert len(set(texts)) == len(autumn) == 150
+
+    report = downloader.download_images_direct(STREAM, texts)
+
+    assert report.ok and report.downloaded == 150 and report.db_inserted == 150
+    rows = rows_under(tmp_path / "images")
+    assert sorted(row.timestamp for row in rows) == [
+        wall_clock_to_utc(wall, LA) for wall in autumn
+    ]
+    assert len({Path(row.filepath).name for row in rows}) == 150
+
+
+def test_download_date_records_the_instant_the_page_timestamp_names(
+    autumn: list[datetime],
+    replica: ReplicaServer,
+    downloader: DrayDogDownloader,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, second = _repeated(autumn)
+    walls = [first[2], second[2]]
+    instants = [wall_clock_to_utc(wall, LA) for wall in walls]
+    texts = [timestamp_text(instant, LA) for instant in instants]
+    page = DiscoveryResult(
+        day=FALL_BACK,
+        stream=STREAM,
+        timestamps=texts,
+        thumbnails={
+            text: url_of(replica, wall, thumbnail=True)  # ISO form: ambiguous alone
+            for text, wall in zip(texts, walls)
+        },
+    )
+    monkeypatch.setattr(DrayDogDownloader, "discover", lambda *args: page)
+
+    report = downloader.download_date(FALL_BACK, STREAM)
+
+    assert report.ok and report.downloaded == 2
+    rows = sorted(rows_under(tmp_path / "images"), key=lambda row: row.timestamp)
+    assert [row.timestamp for row in rows] == instants
+    assert [Path(row.filepath).read_bytes() for row in rows] == [
+        expected_bytes(wall) for wall in walls
+    ]
+
+
+def test_reindex_reads_both_occurrences_back_to_their_instants(
+    autumn: list[datetime], downloader: DrayDogDownloader, tmp_path: Path
+) -> None:
+    first, second = _repeated(autumn)
+    instants = [wall_clock_to_utc(wall, LA) for wall in first + second]
+    downloader.download_images_direct(STREAM, instants)
+    root = tmp_path / "images"
+    before = {row.filepath: row.timestamp for row in rows_under(root)}
+    assert sorted(before.values()) == sorted(instants)
+    with models.session_scope() as session:
+        session.execute(delete(Image))
+
+    report = reindex_archive(root, source_timezone=LA)
+
+    assert report.inserted == 12
+    assert {row.filepath: row.timestamp for row in rows_under(root)} == before
+
+
+def test_a_first_occurrence_file_stored_without_offset_is_found_present(
+    autumn: list[datetime], downloader: DrayDogDownloader, tmp_path: Path
+) -> None:
+    first, second = _repeated(autumn)
+    root = tmp_path / "images"
+    legacy = root / TERMINAL / STREAM / "2025-11-02"
+    legacy /= f"{STREAM}_{first[0]:%Y%m%dT%H%M%S}.jpg"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(expected_bytes(first[0]))
+
+    report = downloader.download_images_direct(
+        STREAM, [wall_clock_to_utc(first[0], LA), wall_clock_to_utc(second[0], LA)]
+    )
+
+    assert report.already_present == 1 and report.downloaded == 1
+    assert sorted(path.name for path in legacy.parent.iterdir()) == sorted(
+        [legacy.name, f"{STREAM}_{second[0]:%Y%m%dT%H%M%S}-0800.jpg"]
+    )
+    assert sorted(row.timestamp for row in rows_under(root)) == [
+        wall_clock_to_utc(first[0], LA),
+        wall_clock_to_utc(second[0], LA),
+    ]

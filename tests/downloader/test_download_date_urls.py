@@ -47,13 +47,19 @@ def test_the_page_urls_are_fetched_and_their_instants_recorded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     walls = [
-        t for t in replica.schedule.timestamps("apm", STREAM, FALL_BACK) if t.hour == 1
+        t
+        for t in replica.schedule.timestamps("apm", STREAM, FALL_BACK)
+        if t.hour == 1 and t.fold == 1
     ][:2]
     # The second 01:xx of the night: PST, UTC-8. Its wall clock alone is ambiguous.
     second_pass = [
         wall.replace(tzinfo=LOS_ANGELES, fold=1).astimezone(timezone.utc)
         for wall in walls
     ]
+    assert all(
+        moment.astimezone(LOS_ANGELES).utcoffset() == -timedelta(hours=8)
+        for moment in second_pass
+    )
     page = DiscoveryResult(
         day=FALL_BACK,
         stream=STREAM,
@@ -80,8 +86,8 @@ def test_the_page_urls_are_fetched_and_their_instants_recorded(
     rows = queries.list_images()
     assert [row.timestamp for row in rows] == second_pass  # not an hour early
     assert [Path(row.filepath).name for row in rows] == [
-        f"{STREAM}_{wall:%Y%m%dT%H%M%S}.jpg" for wall in walls
-    ]
+        f"{STREAM}_{wall:%Y%m%dT%H%M%S}-0800.jpg" for wall in walls
+    ]  # the name says which 01:xx it is
     assert all(row.source_url in expected_urls(page) for row in rows)
     assert second_pass[0] - timedelta(hours=1) not in [row.timestamp for row in rows]
 
