@@ -259,7 +259,7 @@ def _use_database(url: str | None) -> None:
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
     try:
-        models.get_engine()
+        models.check_schema()
     except migrations.SchemaError as exc:
         raise UsageError(str(exc)) from exc
     except Exception:

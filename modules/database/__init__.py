@@ -1,1 +1,2 @@
-"""The archive's metadata store: models and engine in ``models``, writes and reads in ``queries``."""
+"""The archive's metadata store: models and engine in ``models``, writes and reads in
+``queries``, leases in ``claims``, schema revisions (Alembic) in ``migrations``."""

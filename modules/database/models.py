@@ -12,6 +12,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -298,7 +299,7 @@ def prepare_schema(engine: Engine) -> None:
 
     Several processes may do this at once on one new database: they take turns
     (see :mod:`modules.database.migrations`), and the transient errors of that
-    start (a new SQLite file turning to WAL) are retried.
+    start (a new SQLite file turning to WAL) are retried, quietly.
     """
 
     def check_or_create() -> str | None:
@@ -312,8 +313,47 @@ def prepare_schema(engine: Engine) -> None:
                 revision = migrations.create(connection)
         return revision
 
-    revision = with_db_retries(check_or_create, "schema check")
-    migrations.require_head(revision, engine.url.render_as_string(hide_password=True))
+    for attempt in range(1, 4):
+        try:
+            revision = check_or_create()
+            break
+        except DBAPIError as exc:
+            # Quietly: an unreachable database is reported by whoever asked for it.
+            if attempt == 3 or not is_transient_error(exc):
+                raise
+            logger.debug("schema check, attempt %d: %s", attempt, exc.orig)
+            time.sleep(0.1 * attempt)
+    migrations.require_head(revision, _shown(engine.url))
+
+
+def check_schema() -> None:
+    """Refuse the configured database if its schema is not the code's; create nothing.
+
+    For commands to check before they start: a database that does not exist yet or
+    has no tables passes (its first use creates it), and none is created here.
+    """
+    url = normalize_url(database_url())
+    if url.get_backend_name() == "sqlite" and not _is_sqlite_file(url.database):
+        return
+    engine = build_engine(database_url())
+    try:
+        with engine.connect() as connection:
+            connection.execution_options(**{_READ_ONLY_OPTION: True})
+            revision = migrations.current_revision(connection)
+    finally:
+        engine.dispose()
+    if revision is not None:
+        migrations.require_head(revision, _shown(url))
+
+
+def _is_sqlite_file(database: str | None) -> bool:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return False
+    return Path(database).is_file()
+
+
+def _shown(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
 
 
 def build_engine(url: str) -> Engine:

@@ -4,6 +4,7 @@ refused until upgraded, and upgraded with every row, run and timestamp kept."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -217,3 +218,22 @@ def test_the_package_ships_its_migrations() -> None:
     ]
     assert (migrations.FOLDER / "env.py").is_file()
     assert (migrations.FOLDER / "script.py.mako").is_file()
+
+
+# --- the commands' check ----------------------------------------------------------------
+
+
+def test_check_schema_creates_nothing(db_url: str, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.sqlite3"
+    models.configure(f"sqlite:///{missing}")
+    models.check_schema()
+    assert not missing.exists()
+    models.configure(db_url)
+    models.check_schema()  # an empty database passes: its first use creates it
+    assert revision_of(db_url) is None
+    build_legacy_database(db_url)
+    with pytest.raises(migrations.SchemaOutdatedError, match="draydog db upgrade"):
+        models.check_schema()
+    with connected(db_url) as connection:
+        migrations.upgrade(connection)
+    models.check_schema()
