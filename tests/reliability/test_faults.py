@@ -715,7 +715,8 @@ def _current_profile(downloader: DrayDogDownloader) -> str:
 def test_browser_failing_during_discovery_is_restarted_for_the_next_day(
     fault: str, sqlite_db: str, replica: ReplicaServer, tmp_path: Path
 ) -> None:
-    """Chromium killed (crash) or stopped (hang) after day 1: day 2 fails clearly, day 3 works."""
+    """Chromium killed (crash) or stopped (hang) after day 1: day 2's read finds it
+    dead, quits it and reads again in a new browser; nothing of the range is lost."""
     chromium, chromedriver = require_browser()
     replica.page_options = PageOptions(render_delay=(0.0, 0.05))
     days = [DAY, DAY + timedelta(days=1), DAY + timedelta(days=2)]
@@ -757,19 +758,16 @@ def test_browser_failing_during_discovery_is_restarted_for_the_next_day(
             except ProcessLookupError:
                 pass
 
-    bad = reports[(days[1], STREAM)]
-    assert bad.error is not None and bad.error.startswith("DiscoveryError: ")
-    assert "the browser failed" in bad.error and "a new one starts" in bad.error
-    assert not bad.files
-    for day in (days[0], days[2]):
+    for day in days:
         good = reports[(day, STREAM)]
         assert good.ok and good.downloaded == len(day_times(day)), (day, good.error)
-    assert profiles[0] != profiles[1], "day 3 should run in a new browser"
-    # A hung browser is given up within the command timeout (timeout + 15 s),
-    # plus the time it takes to stop its driver.
-    assert timings[days[1]] < 4 + 15 + 15
+    assert profiles[0] != profiles[1], "day 2 should have started a new browser"
+    # A hung browser is given up within the command timeout (timeout + 5 s), once
+    # for the read and once for the check that it still answers, plus the time it
+    # takes to stop its driver and start a new one.
+    assert timings[days[1]] < 2 * (4 + 5) + 15
     assert not profile_processes(profiles[0]), "the failed browser was left running"
     assert not profile_processes(profiles[1]), "close() left the browser running"
     kept = verify_archive(root)
-    assert {p.wall_time.date() for p in kept} == {days[0], days[2]}
+    assert {p.wall_time.date() for p in kept} == set(days)
     assert check_one_row_per_file(root) == len(kept)
