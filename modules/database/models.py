@@ -164,6 +164,10 @@ class Image(Base):
         ForeignKey("download_runs.id", ondelete="SET NULL"), nullable=True
     )
     processed: Mapped[bool] = mapped_column(Boolean, default=False)
+    local_day: Mapped[date | None] = mapped_column(Date)
+    """The capture's day at the terminal (``queries.LOCAL_DAY_TIMEZONE``): the key
+    that ``gaps`` and ``stats`` group by, since a terminal's day spans two UTC dates.
+    Every write path fills it; only rows written around the code could lack it."""
 
     def __repr__(self) -> str:
         return f"Image(id={self.id!r}, filepath={self.filepath!r}, timestamp={self.timestamp!r})"
@@ -172,6 +176,12 @@ class Image(Base):
 UNPROCESSED = Image.processed.is_(False)
 """The condition of pictures no pipeline has processed, as the partial index states it."""
 Index("ix_images_run_id", Image.run_id)
+Index(
+    "ix_images_terminal_camera_local_day",
+    Image.terminal,
+    Image.camera_id,
+    Image.local_day,
+)
 Index(
     "ix_images_unprocessed",
     Image.timestamp,
@@ -195,6 +205,28 @@ class DayClaim(Base):
     worker: Mapped[str | None] = mapped_column(String(128))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ArchiveDay(Base):
+    """What the archive holds of one (terminal, stream, day) against what the site listed.
+
+    Written after each download of the day; ``gaps`` reads it to tell an incomplete
+    day from a finished one, and ``watch`` to skip days already done.
+    """
+
+    __tablename__ = "archive_days"
+    __table_args__ = (UniqueConstraint("terminal", "camera_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    terminal: Mapped[str] = mapped_column(String(64))
+    camera_id: Mapped[str] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    listed: Mapped[int] = mapped_column(Integer, default=0)
+    stored: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    thumbnails: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

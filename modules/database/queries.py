@@ -36,6 +36,10 @@ T = TypeVar("T")
 
 IMAGES = cast(Table, Image.__table__)
 MAX_CHUNK_SIZE = 10_000
+LOCAL_DAY_TIMEZONE = "America/Los_Angeles"
+"""The zone of ``images.local_day`` when a record does not carry its day: the
+terminals' own (the downloader's default ``source_timezone``)."""
+_LOCAL_DAY_ZONE = ZoneInfo(LOCAL_DAY_TIMEZONE)
 IMAGE_FIELDS = frozenset(
     {
         "filepath",
@@ -48,6 +52,7 @@ IMAGE_FIELDS = frozenset(
         "is_thumbnail",
         "run_id",
         "downloaded_at",
+        "local_day",
     }
 )
 
@@ -76,9 +81,13 @@ def insert_image(
     source_url: str | None = None,
     is_thumbnail: bool = False,
     run_id: int | None = None,
+    local_day: date | None = None,
     session: Session | None = None,
 ) -> int:
     """Store one picture's metadata and return its id; a known filepath returns the existing id.
+
+    ``local_day`` is the capture's day at the terminal; by default the timestamp's
+    day in :data:`LOCAL_DAY_TIMEZONE`.
 
     With ``session`` the row joins that session's transaction; without, it gets its
     own ``session_scope`` and transient errors are retried with backoff. What is left
@@ -95,6 +104,7 @@ def insert_image(
             "source_url": source_url,
             "is_thumbnail": is_thumbnail,
             "run_id": run_id,
+            "local_day": local_day,
         }
     )
     if session is not None:
@@ -129,7 +139,8 @@ def insert_images(
     Without ``session`` each chunk is one transaction; with it, one SAVEPOINT inside
     the caller's transaction. A chunk that still fails after the transient-error
     retries is rolled back alone and its records land in ``failed``; the other chunks
-    carry on. Every record is checked before anything is written.
+    carry on. Every record is checked before anything is written. A record without
+    ``local_day`` gets its timestamp's day in :data:`LOCAL_DAY_TIMEZONE`.
     """
     if (
         not isinstance(chunk_size, int)
@@ -214,6 +225,7 @@ _UNNEST_COLUMNS = (
     ("is_thumbnail", "BOOLEAN"),
     ("run_id", "INTEGER"),
     ("downloaded_at", "TIMESTAMPTZ"),
+    ("local_day", "DATE"),
 )
 _UNNEST_INSERT = text(
     f"INSERT INTO images ({', '.join(name for name, _ in _UNNEST_COLUMNS)}, processed) "
@@ -250,11 +262,17 @@ def _normalize_record(raw: Mapping[str, Any]) -> dict[str, Any]:
     file_size = raw.get("file_size")
     if file_size is not None and (not isinstance(file_size, int) or file_size < 0):
         raise ValueError(f"file_size must be a non-negative int, not {file_size!r}")
+    local_day = raw.get("local_day")
+    if local_day is None:
+        local_day = timestamp.astimezone(_LOCAL_DAY_ZONE).date()
+    elif not isinstance(local_day, date) or isinstance(local_day, datetime):
+        raise ValueError(f"local_day must be a date, not {local_day!r}")
     return {
         "filepath": filepath,
         "camera_id": camera_id,
         "terminal": raw.get("terminal") or "apm",
         "timestamp": timestamp,
+        "local_day": local_day,
         "file_size": file_size,
         "sha256": raw.get("sha256"),
         "source_url": raw.get("source_url"),

@@ -76,11 +76,13 @@ page has it, else from its loaded ``img``; an item with neither is still loading
 PANEL_JS = _SHOWN_JS + r"""
 const sel = arguments[0];
 for (const panel of document.querySelectorAll(sel.panel)) {
-  if (shown(panel)) return panel;
+  // A panel in its leave transition is closing: it is hidden once that ends.
+  if (shown(panel) && !/-leave(-active|-to)?\b/.test(panel.className)) return panel;
 }
 return null;
 """
-"""The open date-picker panel (closed ones stay in the DOM, hidden)."""
+"""The open date-picker panel (closed ones stay in the DOM, hidden; a closing one,
+still shown in its leave transition, is not open)."""
 
 PANEL_STILL_JS = _SHOWN_JS + r"""
 const panel = arguments[0];

@@ -101,6 +101,7 @@ def _reindex_batch(
                 "camera_id": picture.stream,
                 "terminal": picture.terminal,
                 "timestamp": picture.timestamp(source_timezone),
+                "local_day": picture.wall_time.date(),
                 "file_size": size,
                 "sha256": digest,
                 "source_url": source_url,

@@ -39,3 +39,21 @@ class DownloadReport:
     def ok(self) -> bool:
         """Every picture was had and recorded."""
         return self.error is None and not self.failed and self.db_failed == 0
+
+
+def day_status(report: DownloadReport, *, day_over: bool) -> str:
+    """The day's status in ``archive_days`` after a download of the whole day.
+
+    Complete only once the day is over at the terminal (until then the site keeps
+    listing new pictures) and every listed picture is on disk; rows that failed do
+    not count against it, since the files are there (``reindex`` writes the rows).
+    """
+    if report.error is not None:
+        return "failed"
+    if report.empty:
+        return "empty" if day_over else "partial"
+    # A list with no pictures that was not confirmed empty proves nothing.
+    whole = report.requested > 0 and len(report.files) >= report.requested
+    if day_over and whole and not report.failed:
+        return "complete"
+    return "partial"

@@ -23,11 +23,12 @@ from urllib.parse import urlsplit
 import requests
 
 from modules.backoff import Backoff
-from modules.database import queries
+from modules.database import days, queries
 from modules.downloader.archive import (
     file_name,
     legacy_picture_path,
     picture_path,
+    read_picture_path,
     remove_stale_parts,
 )
 from modules.downloader.discovery import BrowserDiscovery, DiscoveryResult
@@ -39,7 +40,7 @@ from modules.downloader.fetch import (
     new_http_session,
     sha256_of,
 )
-from modules.downloader.report import DownloadReport
+from modules.downloader.report import DownloadReport, day_status
 from modules.downloader.urls import (
     DEFAULT_TIMEZONE,
     InvalidImageURL,
@@ -216,10 +217,32 @@ class DrayDogDownloader:
         """Discover a day's pictures, then download and record them.
 
         Pictures the page itself could not load have no known URL: they are reported
-        as one failure of the day, so they are never silently missing.
+        as one failure of the day, so they are never silently missing. The day's
+        verdict goes to ``archive_days`` (see :mod:`modules.database.days`), also
+        when the day fails; a database error there is counted, never raised.
         """
-        found = self.discover(date, stream_name)
+        day = self._checked_day(date)
         validate_name(stream_name, "stream")
+        # Judged before the page is read: a list read before midnight misses the rest.
+        day_over = day < terminal_today(self.source_timezone)
+        try:
+            report = self._download_day(day, stream_name, save_dir, progress)
+        except Exception as exc:
+            failure = DownloadReport(failed=[(day.isoformat(), str(exc))])
+            self._record_day(stream_name, day, days.FAILED, failure, 0)
+            raise
+        status = day_status(report, day_over=day_over)
+        self._record_day(stream_name, day, status, report, report.requested)
+        return report
+
+    def _download_day(
+        self,
+        day: date,
+        stream_name: str,
+        save_dir: str | Path | None,
+        progress: ProgressCallback | None,
+    ) -> DownloadReport:
+        found = self.discover(day, stream_name)
         wanted = [
             self._wanted_from_page(stream_name, iso, found) for iso in found.timestamps
         ]
@@ -363,6 +386,7 @@ class DrayDogDownloader:
                     sha256=outcome.sha256,
                     source_url=url,
                     is_thumbnail=ref.is_thumbnail,
+                    local_day=ref.local_time.date(),
                 )
                 logger.info("saved %s to the database with id %d", saved, image_id)
             except Exception as exc:
@@ -634,6 +658,7 @@ class DrayDogDownloader:
             "source_url": outcome.url,
             "is_thumbnail": outcome.is_thumbnail,
             "run_id": run_id,
+            "local_day": outcome.wall_time.date(),
         }
 
     # --- the database, which never fails a download -----------------------------------
@@ -646,6 +671,44 @@ class DrayDogDownloader:
         report.db_duplicates += result.duplicates
         report.db_failed += len(result.failed)
         self.db_failures += len(result.failed)
+
+    def _record_day(
+        self,
+        stream: str,
+        day: date,
+        status: str,
+        report: DownloadReport,
+        listed: int,
+    ) -> None:
+        if not self.persist:
+            return
+        thumbnails = sum(
+            1
+            for path in report.files
+            if (picture := read_picture_path(Path(path))) and picture.is_thumbnail
+        )
+        try:
+            days.record_day(
+                self.terminal,
+                stream,
+                day,
+                status=status,
+                listed=listed,
+                stored=len(report.files),
+                failed=len(report.failed),
+                thumbnails=thumbnails,
+            )
+        except Exception as exc:
+            self.db_failures += 1
+            report.db_failed += 1
+            logger.error(
+                "could not record %s %s %s as %s: %s",
+                self.terminal,
+                stream,
+                day,
+                status,
+                exc,
+            )
 
     def _start_run(self, stream: str, requested: int) -> int | None:
         if not self.persist:

@@ -4,20 +4,24 @@ refused until upgraded, and upgraded with every row, run and timestamp kept."""
 from __future__ import annotations
 
 import threading
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, Table, inspect, select, text
+from sqlalchemy import Connection, Table, insert, inspect, select, text
 
 from modules.database import migrations, models, queries
-from modules.database.models import Base, DayClaim, DownloadRun, Image
+from modules.database.models import ArchiveDay, Base, DayClaim, DownloadRun, Image
 from tests.database.legacy_schema import build_legacy_database
+
+LOS_ANGELES = ZoneInfo("America/Los_Angeles")
 
 
 @contextmanager
@@ -72,10 +76,14 @@ def rows_of(table: Table) -> list[dict[str, Any]]:
 def test_a_new_database_is_created_at_the_newest_revision(db_url: str) -> None:
     models.configure(db_url)
     models.init_db()
-    assert revision_of(db_url) == migrations.head() == "0002"
-    assert stored_version(db_url) == ["0002"]
+    assert revision_of(db_url) == migrations.head() == "0003"
+    assert stored_version(db_url) == ["0003"]
     assert schema_differences(db_url) == []
-    assert {"ix_images_run_id", "ix_images_unprocessed"} <= index_names(db_url)
+    assert {
+        "ix_images_run_id",
+        "ix_images_unprocessed",
+        "ix_images_terminal_camera_local_day",
+    } <= index_names(db_url)
 
 
 def test_processes_creating_one_database_at_once_take_turns(db_url: str) -> None:
@@ -138,7 +146,11 @@ def test_upgrading_a_0_1_0_database_keeps_every_row_run_and_timestamp(
 
     models.configure(db_url)
     models.init_db()
-    assert rows_of(Image.__table__) == legacy.images  # type: ignore[arg-type]
+    # Every row kept as it was, with its day at the terminal filled in.
+    assert rows_of(Image.__table__) == [  # type: ignore[arg-type]
+        {**row, "local_day": row["timestamp"].astimezone(LOS_ANGELES).date()}
+        for row in legacy.images
+    ]
     assert rows_of(DownloadRun.__table__) == legacy.runs  # type: ignore[arg-type]
     assert rows_of(DayClaim.__table__) == legacy.claims  # type: ignore[arg-type]
     for image in rows_of(Image.__table__):  # type: ignore[arg-type]
@@ -215,6 +227,7 @@ def test_the_package_ships_its_migrations() -> None:
     assert versions == [
         "r0001_schema_of_0_1_0.py",
         "r0002_index_run_id_and_unprocessed.py",
+        "r0003_archive_days_and_local_day.py",
     ]
     assert (migrations.FOLDER / "env.py").is_file()
     assert (migrations.FOLDER / "script.py.mako").is_file()
@@ -237,3 +250,58 @@ def test_check_schema_creates_nothing(db_url: str, tmp_path: Path) -> None:
     with connected(db_url) as connection:
         migrations.upgrade(connection)
     models.check_schema()
+
+
+# --- revision 0003: archive_days and images.local_day ------------------------------------
+
+
+def test_0003_gives_existing_rows_their_day_at_the_terminal(db_url: str) -> None:
+    """6,000 rows every 10 minutes across a daylight-saving change (more than one batch)."""
+    start = datetime(2025, 3, 1, 0, 5, tzinfo=timezone.utc)
+    stamps = [start + timedelta(minutes=10 * i) for i in range(6000)]
+    with connected(db_url) as connection:
+        migrations.create(connection)
+        command.downgrade(migrations.alembic_config(connection), "0002")
+    with connected(db_url) as connection:
+        assert "local_day" not in {
+            column["name"] for column in inspect(connection).get_columns("images")
+        }
+        connection.execute(
+            insert(Image.__table__),
+            [
+                {
+                    "filepath": f"/a/{i}.jpg",
+                    "camera_id": "in_gate",
+                    "terminal": "apm",
+                    "timestamp": stamp,
+                    "is_thumbnail": False,
+                    "downloaded_at": stamp,
+                    "processed": False,
+                }
+                for i, stamp in enumerate(stamps)
+            ],
+        )
+    with connected(db_url) as connection:
+        assert migrations.upgrade(connection) == "0002"
+    assert schema_differences(db_url) == []
+    models.configure(db_url)
+    rows = rows_of(Image.__table__)  # type: ignore[arg-type]
+    assert [row["local_day"] for row in rows] == [
+        stamp.astimezone(LOS_ANGELES).date() for stamp in stamps
+    ]
+    # 00:05 UTC on March 1st is the evening of February 28th at the terminal.
+    assert rows[0]["local_day"] == date(2025, 2, 28)
+    with models.read_scope() as session:
+        assert session.execute(select(ArchiveDay)).all() == []
+
+
+def test_0003_downgrades_to_0002(db_url: str) -> None:
+    with connected(db_url) as connection:
+        migrations.create(connection)
+        command.downgrade(migrations.alembic_config(connection), "0002")
+    with connected(db_url) as connection:
+        inspector = inspect(connection)
+        assert not inspector.has_table("archive_days")
+        assert "local_day" not in {c["name"] for c in inspector.get_columns("images")}
+    assert {"ix_images_run_id", "ix_images_unprocessed"} <= index_names(db_url)
+    assert "ix_images_terminal_camera_local_day" not in index_names(db_url)

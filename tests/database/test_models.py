@@ -59,6 +59,7 @@ def test_images_table_has_its_columns_constraints_and_indexes(database: str) -> 
         "downloaded_at",
         "run_id",
         "processed",
+        "local_day",
     }
     assert columns["filepath"]["nullable"] is False
     assert columns["timestamp"]["nullable"] is False
@@ -84,6 +85,11 @@ def test_images_table_has_its_columns_constraints_and_indexes(database: str) -> 
     }
     assert indexes["ix_images_camera_timestamp"] == ["camera_id", "timestamp"]
     assert indexes["ix_images_timestamp"] == ["timestamp"]
+    assert indexes["ix_images_terminal_camera_local_day"] == [
+        "terminal",
+        "camera_id",
+        "local_day",
+    ]
 
     (foreign_key,) = inspector.get_foreign_keys("images")
     assert foreign_key["constrained_columns"] == ["run_id"]
