@@ -1,7 +1,11 @@
 """Fixtures: one replica for the session, one shared headless Chromium per module.
 
 Browser tests skip when Chromium or chromedriver is missing, unless
-DRAYDOG_REQUIRE_BROWSER=1 (CI), where a missing browser fails them instead.
+DRAYDOG_REQUIRE_BROWSER=1 (CI), where a missing browser fails them instead. The
+same holds for the real widget's assets (Vue 2.7 and Element UI 2.15, fetched by
+``scripts/fetch-widget.sh``): the replica serves its camera page on the real widget
+by default, and the tests that are about that page (``widget_page``, and every test
+using the shared ``discovery``) fail without the assets in CI and skip elsewhere.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import pytest
 
 from modules.downloader.browser import find_browser
 from modules.downloader.discovery import BrowserDiscovery, BrowserUnavailable
+from modules.replica import widget
 from modules.replica.page import PageOptions
 from modules.replica.schedule import Schedule
 from modules.replica.server import Faults, ReplicaServer
@@ -25,6 +30,7 @@ EMPTY_DAY = date(2025, 9, 14)
 FIRST_DAY = date(2024, 6, 1)
 SCHEDULE = Schedule(today=TODAY, empty_days=frozenset({EMPTY_DAY}), first_day=FIRST_DAY)
 TIMEOUT = 20.0
+REQUIRE_ENV = "DRAYDOG_REQUIRE_BROWSER"
 
 
 def expected(day: date, stream: str = "in_gate") -> list[str]:
@@ -32,14 +38,38 @@ def expected(day: date, stream: str = "in_gate") -> list[str]:
     return [moment.isoformat() for moment in SCHEDULE.timestamps(TERMINAL, stream, day)]
 
 
+def _required() -> bool:
+    return os.environ.get(REQUIRE_ENV) == "1"
+
+
 def browser_paths() -> tuple[str, str]:
     """Chromium and chromedriver, or skip (fail under DRAYDOG_REQUIRE_BROWSER=1)."""
     try:
         return find_browser()
     except BrowserUnavailable as exc:
-        if os.environ.get("DRAYDOG_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"DRAYDOG_REQUIRE_BROWSER=1 but {exc}")
+        if _required():
+            pytest.fail(f"{REQUIRE_ENV}=1 but {exc}")
         pytest.skip(f"no browser: {exc}")  # exc names the apt-get install line
+
+
+def require_widget() -> None:
+    """Skip unless the real widget's assets are cached (fail under DRAYDOG_REQUIRE_BROWSER=1)."""
+    missing = widget.missing_assets()
+    if not missing:
+        return
+    message = (
+        f"the real widget's assets are missing from {widget.widget_dir()} "
+        f"({', '.join(missing)}); fetch them with `{widget.FETCH_HINT}`"
+    )
+    if _required():
+        pytest.fail(f"{REQUIRE_ENV}=1 but {message}")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def widget_page() -> None:
+    """The test is about the camera page on the real widget: its assets must be there."""
+    require_widget()
 
 
 @pytest.fixture(scope="session")
@@ -71,16 +101,30 @@ def faults(replica: ReplicaServer) -> Iterator[Callable[..., None]]:
 
 
 @pytest.fixture
+def history_failures(replica: ReplicaServer) -> Iterator[ReplicaServer]:
+    """The replica, whose ``history_failures`` are set back to 0 after the test."""
+    yield replica
+    replica.history_failures = 0
+
+
+@pytest.fixture
 def new_discovery(replica: ReplicaServer) -> Iterator[Callable[..., BrowserDiscovery]]:
-    """Make discovery objects with their own browser; all are closed after the test."""
+    """Make discovery objects with their own browser; all are closed after the test.
+
+    ``make(server=...)`` points one at another replica (a schedule of its own)."""
     made: list[BrowserDiscovery] = []
     chromium, chromedriver = browser_paths()
 
-    def make(timeout: float = TIMEOUT) -> BrowserDiscovery:
+    def make(
+        timeout: float = TIMEOUT,
+        server: ReplicaServer | None = None,
+        app_url: str | None = None,
+    ) -> BrowserDiscovery:
+        site = server or replica
         made.append(
             BrowserDiscovery(
-                replica.app_url,
-                replica.cdn_url,
+                app_url or site.app_url,
+                site.cdn_url,
                 TERMINAL,
                 timeout=timeout,
                 chromium_path=chromium,
@@ -96,8 +140,10 @@ def new_discovery(replica: ReplicaServer) -> Iterator[Callable[..., BrowserDisco
 
 @pytest.fixture(scope="module")
 def discovery(replica: ReplicaServer) -> Iterator[BrowserDiscovery]:
-    """The module's shared browser: started on first use, reused across days and streams."""
+    """The module's shared browser on the real-widget page: started on first use,
+    reused across days and streams."""
     chromium, chromedriver = browser_paths()
+    require_widget()
     with BrowserDiscovery(
         replica.app_url,
         replica.cdn_url,

@@ -22,7 +22,7 @@ from modules.downloader.discovery import (
     _header_month,
     _year_clicks,
 )
-from modules.downloader.history_ready import NO_REACTION_SECONDS
+from modules.downloader.history_ready import EMPTY_HOLD_SECONDS
 from modules.downloader.urls import get_zone
 from modules.replica.server import ReplicaServer
 from tests.discovery.conftest import (
@@ -75,20 +75,23 @@ def test_empty_day_returns_quickly(discovery: BrowserDiscovery) -> None:
     started = time.monotonic()
     result = discovery.timestamps_for_date(EMPTY_DAY, "in_gate")
     assert result.timestamps == []
-    assert time.monotonic() - started < TIMEOUT / 4
+    assert result.reads >= 2 and result.confirmed_empty
+    assert time.monotonic() - started < TIMEOUT / 2  # two reads, never the timeout
 
 
 @browser
 def test_empty_day_on_a_new_page_is_confirmed(discovery: BrowserDiscovery) -> None:
     # Another stream opens a new page: its own first load (today) may still answer,
-    # so an empty list is held before it is believed.
+    # so an empty list is held after the page's last answer, on two independent reads.
     started = time.monotonic()
-    assert discovery.timestamps_for_date(EMPTY_DAY, "out_gate").timestamps == []
-    assert time.monotonic() - started >= NO_REACTION_SECONDS
+    result = discovery.timestamps_for_date(EMPTY_DAY, "out_gate")
+    assert result.timestamps == [] and result.missing == 0
+    assert result.reads >= 2 and result.confirmed_empty
+    assert time.monotonic() - started >= 2 * EMPTY_HOLD_SECONDS
     day = EMPTY_DAY - timedelta(days=1)
-    assert discovery.timestamps_for_date(day, "out_gate").timestamps == expected(
-        day, "out_gate"
-    )
+    full = discovery.timestamps_for_date(day, "out_gate")
+    assert full.timestamps == expected(day, "out_gate")
+    assert not full.confirmed_empty
 
 
 @browser
@@ -97,11 +100,13 @@ def test_live_pictures_are_not_mixed_into_history(discovery: BrowserDiscovery) -
     result = discovery.timestamps_for_date(yesterday, "in_gate")
     assert result.timestamps == expected(yesterday)
     assert discovery.driver is not None
+    # The live section's el-images, by their Vue data (the browser loads no picture).
     live = discovery.driver.execute_script(
-        "return Array.from(document.querySelectorAll('.live-section img.el-image__inner'),"
-        " img => img.src);"
+        "return Array.from(document.querySelectorAll('.live-section .el-image'),"
+        " item => item.__vue__.src);"
     )
     assert len(live) == 4 and all(TODAY.isoformat() in src for src in live)
+    assert not set(live) & set(result.thumbnails.values())
 
 
 @browser
@@ -126,26 +131,51 @@ def test_foreign_pictures_are_ignored_and_counted(
 
 
 @browser
-def test_pictures_that_fail_to_load_are_counted_missing(
+def test_pictures_whose_files_are_gone_are_still_listed_from_the_page_data(
     discovery: BrowserDiscovery, faults: Callable[..., None]
 ) -> None:
-    day = date(2025, 8, 21)  # not loaded before: the browser caches thumbnails
+    # The page's data names every picture of its History, whether or not its
+    # thumbnail loads: the fetcher, not discovery, finds out that the files are gone.
+    day = date(2025, 8, 21)
     gone = expected(day)[10:13]
     faults(missing=frozenset(gone))
     result = discovery.timestamps_for_date(day, "in_gate")
-    assert result.missing == 3
-    assert result.timestamps == [stamp for stamp in expected(day) if stamp not in gone]
+    assert result.timestamps == expected(day)
+    assert result.missing == 0
 
 
 @browser
-def test_lazy_pictures_are_scrolled_into_view(
-    discovery: BrowserDiscovery, page_options: Callable[..., None]
+def test_fallback_page_counts_pictures_that_fail_to_load_missing(
+    new_discovery: Callable[..., BrowserDiscovery],
+    page_options: Callable[..., None],
+    faults: Callable[..., None],
 ) -> None:
-    page_options(lazy=True)
-    result = discovery.timestamps_for_date(date(2025, 7, 4), "in_gate")
+    # The hand-written page has no Vue data: a picture whose thumbnail fails to
+    # load has no URL, so it is counted, never silently dropped.
+    page_options(widget=False)
+    day = date(2025, 8, 22)
+    gone = expected(day)[10:13]
+    faults(missing=frozenset(gone))
+    fallback = new_discovery()
+    result = fallback.timestamps_for_date(day, "in_gate")
+    assert result.missing == 3
+    assert result.timestamps == [stamp for stamp in expected(day) if stamp not in gone]
+    assert not result.confirmed_empty
+
+
+@browser
+def test_lazy_pictures_on_the_fallback_page_are_scrolled_into_view(
+    new_discovery: Callable[..., BrowserDiscovery], page_options: Callable[..., None]
+) -> None:
+    # Without the page's data, a lazy picture's URL is known only once it has
+    # loaded, which it does only once scrolled into view.
+    page_options(widget=False, lazy=True)
+    fallback = new_discovery()
+    result = fallback.timestamps_for_date(date(2025, 7, 4), "in_gate")
     assert result.timestamps == expected(date(2025, 7, 4))
-    assert discovery.driver is not None
-    assert discovery.driver.execute_script("return window.scrollY") > 0
+    assert result.missing == 0
+    assert fallback.driver is not None
+    assert fallback.driver.execute_script("return window.scrollY") > 0
 
 
 @browser
@@ -179,13 +209,14 @@ def test_older_page_form_with_day_buttons(
     legacy = new_discovery()
     for day in (TODAY - timedelta(days=2), TODAY - timedelta(days=13)):
         assert legacy.timestamps_for_date(day, "in_gate").timestamps == expected(day)
-    assert legacy.timestamps_for_date(EMPTY_DAY, "in_gate").timestamps == []
+    empty = legacy.timestamps_for_date(EMPTY_DAY, "in_gate")
+    assert empty.timestamps == [] and empty.reads >= 2 and empty.confirmed_empty
     with pytest.raises(DayNotAvailable, match="Sat, Sep 6"):
         legacy.timestamps_for_date(date(2025, 9, 6), "in_gate")
 
 
 @browser
-def test_crashed_browser_raises_then_restarts(
+def test_a_dead_browser_is_restarted_within_the_call(
     new_discovery: Callable[..., BrowserDiscovery],
     page_options: Callable[..., None],
     monkeypatch: pytest.MonkeyPatch,
@@ -200,33 +231,46 @@ def test_crashed_browser_raises_then_restarts(
     day = date(2025, 9, 12)
     assert crashing.timestamps_for_date(day, "in_gate").timestamps == expected(day)
 
-    # chromedriver killed: its Chromium is orphaned and must be cleaned up too.
-    browser_ = crashing._browser
-    assert browser_ is not None and browser_.service.process is not None
-    os.kill(browser_.service.process.pid, signal.SIGKILL)
-    with pytest.raises(DiscoveryError, match="new one starts"):
-        crashing.timestamps_for_date(day, "in_gate")
-    assert not Path(browser_.profile).exists()
-    assert not _processes_with(browser_.profile)
+    # chromedriver killed: its Chromium is orphaned and must be cleaned up too; the
+    # read that finds it dead starts a new browser, and the day is read on it.
+    first = crashing._browser
+    assert first is not None and first.service.process is not None
+    os.kill(first.service.process.pid, signal.SIGKILL)
     assert crashing.timestamps_for_date(day, "in_gate").timestamps == expected(day)
+    assert crashing._browser is not None and crashing._browser is not first
+    assert not Path(first.profile).exists()
+    assert not _processes_with(first.profile)
+
+    # Chromium's own processes killed, chromedriver left running.
+    second = crashing._browser
+    pids = _processes_with(second.profile)
+    assert pids
+    for pid in pids:
+        os.kill(int(pid), signal.SIGKILL)
+    other = day - timedelta(days=1)
+    assert crashing.timestamps_for_date(other, "in_gate").timestamps == expected(other)
+    assert crashing._browser is not None and crashing._browser is not second
+    assert not Path(second.profile).exists()
+    assert not _processes_with(second.profile)
 
     # The session quit underneath.
+    third = crashing._browser
     assert crashing.driver is not None
     crashing.driver.quit()
-    with pytest.raises(DiscoveryError):
-        crashing.timestamps_for_date(day, "in_gate")
     assert crashing.timestamps_for_date(day, "in_gate").timestamps == expected(day)
+    assert crashing._browser is not third
 
     # A hung page: chromedriver's own timeout means a broken browser, not a slow page.
+    fourth = crashing._browser
     assert crashing.driver is not None
     crashing.driver.execute_script("setTimeout(() => { for (;;) {} }, 200);")
     started = time.monotonic()
-    with pytest.raises(DiscoveryError, match="new one starts"):
-        # Another day: the same one would reload the page and so escape the hang.
-        crashing.timestamps_for_date(day - timedelta(days=1), "in_gate")
-    # Chromedriver's renderer timeout, or else the client's command timeout, then quit.
-    assert time.monotonic() - started < 5.0 + COMMAND_MARGIN_SECONDS + 10.0
-    assert crashing.timestamps_for_date(day, "in_gate").timestamps == expected(day)
+    # Another day: the same one would reload the page and so escape the hang.
+    assert crashing.timestamps_for_date(other, "in_gate").timestamps == expected(other)
+    assert crashing._browser is not fourth
+    # Chromedriver's renderer timeout, or else the client's command timeout, then
+    # a new browser: bounded, never a hang.
+    assert time.monotonic() - started < 2 * (5.0 + COMMAND_MARGIN_SECONDS) + 15.0
 
 
 def _processes_with(profile: str) -> list[str]:

@@ -84,6 +84,7 @@ def test_config_gives_the_calendar_bounds(replica: ReplicaServer) -> None:
         "first_day": FIRST_DAY.isoformat(),
         "legacy": False,
         "legacy_days": 14,
+        "loading_mask": True,
     }
 
 
