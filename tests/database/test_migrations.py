@@ -267,7 +267,7 @@ def test_0003_gives_existing_rows_their_day_at_the_terminal(db_url: str) -> None
             column["name"] for column in inspect(connection).get_columns("images")
         }
         connection.execute(
-            insert(Image.__table__),
+            insert(Image),
             [
                 {
                     "filepath": f"/a/{i}.jpg",
