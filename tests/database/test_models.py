@@ -89,7 +89,9 @@ def test_images_table_has_its_columns_constraints_and_indexes(database: str) -> 
         "terminal",
         "camera_id",
         "local_day",
+        "timestamp",
     ]
+    assert indexes["ix_images_thumbnails"] == ["terminal", "camera_id", "local_day"]
 
     (foreign_key,) = inspector.get_foreign_keys("images")
     assert foreign_key["constrained_columns"] == ["run_id"]

@@ -4,7 +4,9 @@
 the archive stored, so that ``gaps`` can tell a finished day from an incomplete one
 and ``watch`` need not open a finished day again. ``images.local_day`` is the
 capture's day at the terminal: ``gaps`` and ``stats`` group by it in SQL, with the
-index, instead of converting every timestamp in Python.
+index (which carries the timestamp too, so a day's pictures are read in capture
+order from the index alone), instead of converting every timestamp in Python.
+``ix_images_thumbnails`` is partial: only the few pictures kept as thumbnails.
 
 Existing rows are given their day in America/Los_Angeles (the terminals' zone, the
 code's default): on PostgreSQL by the server, on SQLite, which has no time-zone
@@ -31,6 +33,7 @@ depends_on = None
 TERMINAL_ZONE = "America/Los_Angeles"
 """Written out, not imported: the revision stays what it was whatever the code becomes."""
 BATCH = 5000
+THUMBNAIL = sa.column("is_thumbnail", sa.Boolean()).is_(True)
 
 _IMAGES = sa.table(
     "images",
@@ -60,7 +63,14 @@ def upgrade() -> None:
     op.create_index(
         "ix_images_terminal_camera_local_day",
         "images",
+        ["terminal", "camera_id", "local_day", "timestamp"],
+    )
+    op.create_index(
+        "ix_images_thumbnails",
+        "images",
         ["terminal", "camera_id", "local_day"],
+        postgresql_where=THUMBNAIL,
+        sqlite_where=THUMBNAIL,
     )
 
 
@@ -106,6 +116,7 @@ def _backfill_local_day() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_images_thumbnails", table_name="images")
     op.drop_index("ix_images_terminal_camera_local_day", table_name="images")
     if op.get_bind().dialect.name == "sqlite":
         # SQLite 3.35+ drops a column in place; Alembic's batch mode would rebuild the
