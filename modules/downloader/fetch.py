@@ -1,7 +1,10 @@
 """One picture over HTTP: pooled session, retries with backoff, verification, ``.part`` then rename.
 
 A file only ever carries its final name once it is complete and verified, so a
-file found under its final name never needs fetching again.
+file found under its final name never needs fetching again. A fetch can be
+cancelled (:meth:`PictureFetcher.cancel`): its socket is cut, no retry or backoff
+pause follows, and its ``.part`` is removed, so a service stops within seconds
+even while the CDN stalls.
 """
 
 from __future__ import annotations
@@ -11,18 +14,21 @@ import hashlib
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from requests.exceptions import ChunkedEncodingError
+import urllib3.exceptions
 
 from modules.backoff import Backoff, call_with_retries
+from modules.downloader.http_session import abort
+from modules.downloader.http_session import new_http_session as new_http_session
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +36,9 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 JPEG_END = b"\xff\xd9"
 PART_SUFFIX = ".part"
 CHUNK_BYTES = 64 * 1024
+CONNECT_TIMEOUT = 10.0
+"""Seconds a connection may take at most, whatever the timeout: a connecting socket
+cannot be cut, so this bounds how long a cancelled fetch can still wait."""
 HOST_TAG = socket.gethostname().replace(".", "_")
 """This machine in ``.part`` names: a part names the host and process that own it."""
 
@@ -46,8 +55,23 @@ class FetchError(Exception):
         self.retry_after = retry_after
 
 
-class NotFound(FetchError):
-    """The CDN answered 404: the picture does not exist (not retried)."""
+class Absent(FetchError):
+    """The CDN says the picture is not there (not retried): the thumbnail may be."""
+
+
+class NotFound(Absent):
+    """The CDN answered 404: the picture does not exist."""
+
+
+class Forbidden(Absent):
+    """The CDN answered 403, which a CDN in front of an S3 bucket says for a missing file."""
+
+
+class Cancelled(FetchError):
+    """The fetch was cancelled (the service is stopping); nothing of it was kept."""
+
+    def __init__(self) -> None:
+        super().__init__("cancelled")
 
 
 class UnsafeURL(ValueError):
@@ -61,23 +85,6 @@ class FetchedFile:
     path: Path
     size: int
     sha256: str
-
-
-def new_http_session(pool_size: int) -> requests.Session:
-    """A Session whose connection pool fits ``pool_size`` concurrent requests.
-
-    urllib3's own retries are off: retrying is this module's job, with backoff.
-    """
-    session = requests.Session()
-    adapter = HTTPAdapter(
-        pool_connections=4, pool_maxsize=max(pool_size, 1), max_retries=0
-    )
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = (
-        "draydog-archiver/0.1 (+https://pypi.org/project/requests)"
-    )
-    return session
 
 
 def check_url(url: str, allowed_netloc: str) -> None:
@@ -105,7 +112,11 @@ def part_path_for(destination: Path) -> Path:
 
 
 class PictureFetcher:
-    """Downloads pictures with one pooled session, retrying what may succeed later."""
+    """Downloads pictures with one pooled session, retrying what may succeed later.
+
+    ``timeout`` bounds each attempt in wall time, the body included however slowly
+    it trickles in.
+    """
 
     def __init__(
         self,
@@ -121,9 +132,19 @@ class PictureFetcher:
         self.backoff = backoff
         self.timeout = timeout
         self.max_bytes = max_bytes
+        self.cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Make fetches in flight and later ones raise Cancelled at once (for good).
+
+        The sockets of requests in flight are cut (with a session from
+        ``new_http_session``); backoff pauses end; ``.part`` files are removed.
+        """
+        self.cancelled.set()
+        abort(self.session)
 
     def fetch(self, url: str, destination: Path) -> FetchedFile:
-        """Download ``url`` to ``destination``, retrying; raise NotFound or FetchError when it can't."""
+        """Download ``url`` to ``destination``, retrying; raise Absent, Cancelled or FetchError when it can't."""
         check_url(url, self.allowed_netloc)
         return call_with_retries(
             lambda: self._fetch_once(url, destination),
@@ -132,26 +153,42 @@ class PictureFetcher:
             describe=f"download of {url}",
             min_wait=_retry_after,
             log_level=logging.INFO,
+            sleep=self._pause,
         )
 
+    def _pause(self, seconds: float) -> None:
+        if self.cancelled.wait(seconds):
+            raise Cancelled()
+
     def _fetch_once(self, url: str, destination: Path) -> FetchedFile:
+        if self.cancelled.is_set():
+            raise Cancelled()
+        deadline = time.monotonic() + self.timeout
         try:
             # No redirects: a Location on another host would bypass check_url.
             response = self.session.get(
-                url, stream=True, timeout=self.timeout, allow_redirects=False
+                url,
+                stream=True,
+                timeout=(min(self.timeout, CONNECT_TIMEOUT), self.timeout),
+                allow_redirects=False,
+                headers={"Accept-Encoding": "identity"},
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
+            if self.cancelled.is_set():
+                raise Cancelled() from exc
             raise FetchError(
                 f"connection failed: {type(exc).__name__}", retryable=True
             ) from exc
         with response:
             self._check_status(response)
-            return self._save_body(response, destination)
+            return self._save_body(response, destination, deadline)
 
     def _check_status(self, response: requests.Response) -> None:
         status = response.status_code
         if status == 404:
             raise NotFound("404 Not Found")
+        if status == 403:
+            raise Forbidden("HTTP 403 Forbidden")
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise FetchError(f"HTTP {status}", retryable=True, retry_after=retry_after)
@@ -167,12 +204,13 @@ class PictureFetcher:
                 f"too large: {declared} bytes declared, cap {self.max_bytes}"
             )
 
-    def _save_body(self, response: requests.Response, destination: Path) -> FetchedFile:
+    def _save_body(
+        self, response: requests.Response, destination: Path, deadline: float
+    ) -> FetchedFile:
         declared = response.headers.get("Content-Length")
         expected = (
             int(declared) if declared is not None and declared.isdigit() else None
         )
-        deadline = time.monotonic() + self.timeout
         digest = hashlib.sha256()
         size = 0
         tail = b""
@@ -180,7 +218,7 @@ class PictureFetcher:
         try:
             destination.parent.mkdir(parents=True, exist_ok=True)
             with open(part, "wb") as out:
-                for chunk in response.iter_content(CHUNK_BYTES):
+                for chunk in self._chunks(response, deadline):
                     if size == 0 and not chunk.startswith(JPEG_MAGIC):
                         kind = response.headers.get("Content-Type", "unknown type")
                         raise FetchError(f"not a JPEG ({kind})")
@@ -189,13 +227,11 @@ class PictureFetcher:
                         raise FetchError(
                             f"too large: over the cap of {self.max_bytes} bytes"
                         )
-                    if time.monotonic() > deadline:
-                        raise FetchError(
-                            "body took longer than the timeout", retryable=True
-                        )
                     digest.update(chunk)
                     out.write(chunk)
                     tail = (tail + chunk)[-2:]
+                if self.cancelled.is_set():
+                    raise Cancelled()  # the body may have been cut: keep nothing
                 out.flush()
                 os.fsync(out.fileno())
             if size == 0:
@@ -209,11 +245,11 @@ class PictureFetcher:
                 # without its end-of-image marker was cut off.
                 raise FetchError("truncated: no JPEG end marker", retryable=True)
             os.replace(part, destination)
-        except (
-            requests.ConnectionError,
-            requests.Timeout,
-            ChunkedEncodingError,
-        ) as exc:
+        except urllib3.exceptions.HTTPError as exc:
+            if self.cancelled.is_set():
+                raise Cancelled() from exc
+            if time.monotonic() >= deadline:
+                raise _too_slow() from exc
             raise FetchError(
                 f"body interrupted: {type(exc).__name__}", retryable=True
             ) from exc
@@ -224,6 +260,34 @@ class PictureFetcher:
         finally:
             part.unlink(missing_ok=True)
         return FetchedFile(destination, size, digest.hexdigest())
+
+    def _chunks(self, response: requests.Response, deadline: float) -> Iterator[bytes]:
+        """The body as it arrives, cut at ``deadline`` (wall time) or on cancel.
+
+        Each read returns what the socket has (``read1``) and may wait only until
+        the deadline, so a body that trickles in a byte at a time is cut on time,
+        not after a whole chunk has gathered.
+        """
+        raw = response.raw
+        while True:
+            if self.cancelled.is_set():
+                raise Cancelled()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _too_slow()
+            # Looked up each time: once the body is in, the connection goes back
+            # to the pool, and its socket is another request's.
+            sock = getattr(raw.connection, "sock", None)
+            if sock is not None:
+                sock.settimeout(remaining)
+            chunk: bytes = raw.read1(CHUNK_BYTES)
+            if not chunk:
+                return
+            yield chunk
+
+
+def _too_slow() -> FetchError:
+    return FetchError("body took longer than the timeout", retryable=True)
 
 
 def _is_retryable(exc: BaseException) -> bool:

@@ -14,6 +14,7 @@ from unittest.mock import patch
 
 import pytest
 import requests
+from urllib3.response import HTTPResponse
 
 from modules.database import queries
 from modules.downloader import DrayDogDownloader, InvalidImageURL, InvalidName
@@ -357,11 +358,14 @@ def test_an_interrupt_during_the_body_leaves_no_part(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def interrupted(self: requests.Response, *args: Any, **kwargs: Any) -> Any:
-        yield expected_bytes(WALL)[:1000]
+    reads = iter([expected_bytes(WALL)[:1000]])
+
+    def interrupted(self: HTTPResponse, *args: Any, **kwargs: Any) -> bytes:
+        for chunk in reads:
+            return chunk
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(requests.Response, "iter_content", interrupted)
+    monkeypatch.setattr(HTTPResponse, "read1", interrupted)
     with pytest.raises(KeyboardInterrupt):
         downloader.download_image(url_of(replica, WALL), tmp_path / "x")
     assert files_under(tmp_path / "x") == []
