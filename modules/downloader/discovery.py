@@ -232,6 +232,7 @@ class BrowserDiscovery:
         """Whether the browser leaves the CDN's pictures unloaded: the page's data
         names them, and loading 144 thumbnails a day would only slow the page and
         load the CDN. Lifted for a page whose data does not name them."""
+        self._interrupted = False
 
     def __enter__(self) -> BrowserDiscovery:
         return self
@@ -250,6 +251,14 @@ class BrowserDiscovery:
             self._browser.quit(polite=True)
         self._browser = None
         self._stream = None
+
+    def interrupt(self) -> None:
+        """From another thread: kill the browser and start no other, so that a day
+        being read fails now rather than once its reads have run out."""
+        self._interrupted = True
+        browser, self._browser = self._browser, None
+        if browser is not None:
+            browser.quit(polite=False)
 
     @property
     def driver(self) -> WebDriver | None:
@@ -339,6 +348,8 @@ class BrowserDiscovery:
     # --- the browser -----------------------------------------------------------
 
     def _started_browser(self) -> Browser:
+        if self._interrupted:
+            raise BrowserUnavailable("discovery was interrupted")
         if self._browser is None:
             chromium, chromedriver = find_browser(
                 self.chromium_path, self.chromedriver_path

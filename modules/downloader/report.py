@@ -25,6 +25,9 @@ class DownloadReport:
     db_duplicates: int = 0
     db_failed: int = 0
     seconds: float = 0.0
+    """Seconds fetching and recording the pictures."""
+    discovery_seconds: float = 0.0
+    """Seconds reading the day's list from the page (0 when no page was read)."""
     requested: int = 0
     run_id: int | None = None
     foreign_ignored: int = 0

@@ -9,6 +9,7 @@ its master: a failed write is counted and logged, the file stays, and the next r
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -33,6 +34,8 @@ from modules.downloader.archive import (
 )
 from modules.downloader.discovery import BrowserDiscovery, DiscoveryResult
 from modules.downloader.fetch import (
+    Absent,
+    Cancelled,
     FetchError,
     NotFound,
     PictureFetcher,
@@ -97,6 +100,14 @@ ProgressCallback = Callable[[PictureOutcome, int, int], None]
 """Called as each picture finishes with its outcome, how many are done and how many there are."""
 
 
+class Stopped(Exception):
+    """The downloader was interrupted (:meth:`DrayDogDownloader.interrupt`).
+
+    Raised once the pictures already complete have their rows; nothing half-fetched
+    is kept.
+    """
+
+
 class DrayDogDownloader:
     """Finds a day's gate-camera pictures, downloads them and records their metadata.
 
@@ -122,7 +133,10 @@ class DrayDogDownloader:
         http_session: requests.Session | None = None,
         chromium_path: str | None = None,
         chromedriver_path: str | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """``clock`` gives the current instant (aware) that says which day is today at
+        the terminal; the real clock when None (a test's replica may run on its own)."""
         self.terminal = validate_name(terminal, "terminal")
         _check_range("max_workers", max_workers, 1, MAX_WORKERS)
         _check_range("batch_size", batch_size, 1, queries.MAX_CHUNK_SIZE)
@@ -154,6 +168,8 @@ class DrayDogDownloader:
             max_bytes=max_image_bytes,
         )
         self._discovery: BrowserDiscovery | None = None
+        self._clock = clock
+        self.stopping = threading.Event()
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -164,6 +180,28 @@ class DrayDogDownloader:
             self._discovery = None
         if self._owns_session:
             self.http.close()
+
+    def restart_browser(self) -> None:
+        """Quit the browser now; the next day read starts a fresh one (after a failure,
+        or to give back what a long-running browser has grown)."""
+        if self._discovery is not None:
+            self._discovery.close()
+            self._discovery = None
+
+    def interrupt(self) -> None:
+        """Stop what runs, from any thread, for good: no picture is handed out any more,
+        fetches in flight are cut, a day being read fails; the call in progress raises
+        :class:`Stopped` once the rows of the pictures already complete are written."""
+        self.stopping.set()
+        self.fetcher.cancel()
+        if self._discovery is not None:
+            self._discovery.interrupt()
+
+    def today(self) -> date:
+        """Today at the terminal, by the downloader's clock."""
+        if self._clock is None:
+            return terminal_today(self.source_timezone)
+        return self._clock().astimezone(get_zone(self.source_timezone)).date()
 
     def __enter__(self) -> DrayDogDownloader:
         return self
@@ -179,6 +217,8 @@ class DrayDogDownloader:
     # --- discovery ---------------------------------------------------------------
 
     def _browser(self) -> BrowserDiscovery:
+        if self.stopping.is_set():
+            raise Stopped("interrupted")
         if self._discovery is None:
             self._discovery = BrowserDiscovery(
                 self.app_url,
@@ -224,10 +264,14 @@ class DrayDogDownloader:
         day = self._checked_day(date)
         validate_name(stream_name, "stream")
         # Judged before the page is read: a list read before midnight misses the rest.
-        day_over = day < terminal_today(self.source_timezone)
+        day_over = day < self.today()
         try:
             report = self._download_day(day, stream_name, save_dir, progress)
+        except Stopped:
+            raise
         except Exception as exc:
+            if self.stopping.is_set():
+                raise Stopped(f"interrupted while reading {day}") from exc
             failure = DownloadReport(failed=[(day.isoformat(), str(exc))])
             self._record_day(stream_name, day, days.FAILED, failure, 0)
             raise
@@ -260,6 +304,7 @@ class DrayDogDownloader:
         )
         report.foreign_ignored = found.foreign
         report.empty = found.confirmed_empty
+        report.discovery_seconds = found.seconds
         return report
 
     def _wanted_from_page(
@@ -317,6 +362,8 @@ class DrayDogDownloader:
         started = time.monotonic()
         try:
             return self.download_date(day, stream, progress=progress)
+        except Stopped:
+            raise
         except Exception as exc:
             logger.error("%s %s %s failed: %s", self.terminal, stream, day, exc)
             return DownloadReport(
@@ -334,7 +381,7 @@ class DrayDogDownloader:
 
     def _checked_day(self, value: str | date) -> date:
         day = parse_day(value)
-        today = terminal_today(self.source_timezone)
+        today = self.today()
         if day > today:
             raise ValueError(
                 f"{day} is in the future (today at the terminal is {today})"
@@ -532,8 +579,14 @@ class DrayDogDownloader:
     def _fetch_all(
         self, root: Path, stream: str, wanted: list[_Wanted]
     ) -> Iterable[PictureOutcome]:
-        """Outcomes as pictures finish, with at most ``2 * max_workers`` in flight (bounded memory)."""
+        """Outcomes as pictures finish, with at most ``2 * max_workers`` in flight (bounded memory).
+
+        Once interrupted no picture is handed out; those in flight end at once
+        (cancelled) or complete, and the complete ones are still yielded before
+        :class:`Stopped` is raised.
+        """
         todo = iter(wanted)
+        cancelled = 0
         with ThreadPoolExecutor(
             self.max_workers, thread_name_prefix="draydog-fetch"
         ) as pool:
@@ -541,25 +594,37 @@ class DrayDogDownloader:
             try:
                 while True:
                     for picture in todo:
+                        if self.stopping.is_set():
+                            break
                         in_flight.add(
                             pool.submit(self._fetch_picture, root, stream, picture)
                         )
                         if len(in_flight) >= 2 * self.max_workers:
                             break
                     if not in_flight:
-                        return
+                        break
                     finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in finished:
-                        yield future.result()
+                        try:
+                            yield future.result()
+                        except Cancelled:
+                            cancelled += 1
             finally:
                 for future in in_flight:
                     future.cancel()
+        if self.stopping.is_set():
+            raise Stopped(
+                f"interrupted: {cancelled} picture(s) abandoned in flight, "
+                f"{len(wanted)} wanted"
+            )
 
     def _fetch_picture(
         self, root: Path, stream: str, picture: _Wanted
     ) -> PictureOutcome:
         try:
             return self._fetch_or_fall_back(root, stream, picture)
+        except Cancelled:
+            raise
         except Exception as exc:
             logger.exception("unexpected error on %s", picture.full_url)
             return PictureOutcome(
@@ -578,15 +643,24 @@ class DrayDogDownloader:
         full_path = self._path(root, stream, picture.timestamp, False)
         try:
             return self._obtain(full_url, full_path, wall, False, picture.timestamp)
-        except NotFound:
-            logger.info("no full-size picture at %s: trying the thumbnail", full_url)
+        except Absent as exc:
+            logger.info(
+                "no full-size picture at %s (%s): trying the thumbnail",
+                full_url,
+                exc.reason,
+            )
+        except Cancelled:
+            raise
         except FetchError as exc:
             return failed(full_url, reason=exc.reason)
         thumb_path = self._path(root, stream, picture.timestamp, True)
         try:
             return self._obtain(thumb_url, thumb_path, wall, True, picture.timestamp)
-        except NotFound:
-            return failed(full_url, reason="404: no picture, no thumbnail")
+        except Absent as exc:
+            code = "404" if isinstance(exc, NotFound) else "403"
+            return failed(full_url, reason=f"{code}: no picture, no thumbnail")
+        except Cancelled:
+            raise
         except FetchError as exc:
             return failed(thumb_url, reason=f"thumbnail: {exc.reason}")
 

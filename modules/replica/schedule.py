@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
@@ -35,9 +36,11 @@ class Schedule:
 
     Every terminal that is a valid name has pictures, on the streams in ``streams``.
     Days before ``first_day``, after the replica's today, and in ``empty_days`` have
-    none. When ``today`` is left out the replica follows the real clock at the
-    terminal and today's pictures stop at the current wall-clock time; a pinned
-    ``today`` has its full day, so tests do not depend on the hour they run at.
+    none. When ``today`` is left out the replica follows a clock at the terminal
+    and today's pictures stop at its current time: ``clock`` (an aware instant,
+    which a test moves to make pictures appear as their time passes) or else the
+    real clock. A pinned ``today`` has its full day, so tests do not depend on the
+    hour they run at.
 
     Daylight saving: the cameras run on real time, so the spring day (23 hours) has
     fewer pictures (138 at 10 minutes) and the autumn day (25 hours) more (150): both
@@ -52,6 +55,7 @@ class Schedule:
     today: date | None = None
     source_timezone: str = DEFAULT_TIMEZONE
     streams: tuple[str, ...] = ("in_gate", "out_gate")
+    clock: Callable[[], datetime] | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.interval_minutes <= 24 * 60:
@@ -65,10 +69,10 @@ class Schedule:
         object.__setattr__(self, "empty_days", frozenset(self.empty_days))
 
     def today_date(self) -> date:
-        """The replica's today: the pinned ``today``, else the real date at the terminal."""
+        """The replica's today: the pinned ``today``, else the clock's date at the terminal."""
         if self.today is not None:
             return self.today
-        return datetime.now(get_zone(self.source_timezone)).date()
+        return self._clock_now().astimezone(get_zone(self.source_timezone)).date()
 
     def first_date(self) -> date:
         """The first day with pictures: ``first_day``, else about two years before today."""
@@ -144,10 +148,13 @@ class Schedule:
         )
 
     def _now(self) -> datetime | None:
-        """The current instant when following the real clock (today is cut there), else None."""
+        """The current instant when following a clock (today is cut there), else None."""
         if self.today is not None:
             return None
-        return datetime.now(timezone.utc)
+        return self._clock_now()
+
+    def _clock_now(self) -> datetime:
+        return datetime.now(timezone.utc) if self.clock is None else self.clock()
 
 
 @lru_cache(maxsize=4096)

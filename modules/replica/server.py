@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import Enum
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Callable, Mapping
@@ -108,8 +109,14 @@ class Faults:
     missing: frozenset[str] = frozenset()
     missing_thumbnail_rate: float = 0.0
     missing_thumbnail: frozenset[str] = frozenset()
+    missing_status: int = 404
+    """What a missing picture answers: 404, or 403 as a CDN in front of S3 does."""
 
     def __post_init__(self) -> None:
+        if self.missing_status not in (403, 404):
+            raise ValueError(
+                f"missing_status must be 403 or 404, not {self.missing_status}"
+            )
         for item in fields(self):
             value = getattr(self, item.name)
             if item.name.endswith("_rate") and not 0.0 <= value <= 1.0:
@@ -429,7 +436,10 @@ class _Handler(BaseHTTPRequestHandler):
         if ref is None or faults.is_missing(
             ref.terminal, ref.stream, ref.local_time, ref.is_thumbnail
         ):
-            self._send(404, "text/plain", b"Not Found\n", head)
+            status = faults.missing_status
+            self._send(
+                status, "text/plain", f"{HTTPStatus(status).phrase}\n".encode(), head
+            )
             return
         if faults.hangs(path, attempt):
             time.sleep(faults.hang_seconds)
