@@ -58,13 +58,13 @@ from modules.downloader.page_scripts import (
     HEADER_JS,
     LOAD_ERROR_JS,
     NET_JS,
-    NET_PROBE_JS,
     NOW_JS,
     PANEL_JS,
     PANEL_STILL_JS,
     PICKED_JS,
     STATE_JS,
     STEP_MONTHS_JS,
+    net_probe_js,
     NetState,
     PageState,
 )
@@ -166,6 +166,10 @@ class DiscoveryResult:
 
 class _ReadFailed(Exception):
     """One read of the page went wrong in a way another read may not: try again."""
+
+
+class _PanelClosed(Exception):
+    """The picker's panel closed under the pick (the page re-rendered, say): pick again."""
 
 
 class _TimedOut(DiscoveryError):
@@ -355,7 +359,7 @@ class BrowserDiscovery:
                 self.chromium_path, self.chromedriver_path
             )
             self._browser = Browser(chromium, chromedriver, self.headless, self.timeout)
-            self._browser.run_on_every_page(NET_PROBE_JS)
+            self._browser.run_on_every_page(net_probe_js(self._selector_args))
             self._browser.block_urls([f"{self.cdn_url}/*"])
             self._images_blocked = True
             self._stream = None
@@ -474,7 +478,7 @@ class BrowserDiscovery:
             before = self._picked_text(driver)
             try:
                 mark = self._click_day(driver, day)
-            except PAGE_ERRORS as exc:
+            except (*PAGE_ERRORS, _PanelClosed) as exc:
                 problems.append(f"the click failed ({_brief(exc)})")
                 logger.info("picking %s: %s; trying again", day, problems[-1])
                 continue
@@ -560,6 +564,8 @@ class BrowserDiscovery:
 
         def still(d: WebDriver) -> bool:
             box = d.execute_script(PANEL_STILL_JS, panel)
+            if box == "closed":
+                raise _PanelClosed("the date picker closed before its day was clicked")
             steady = box is not None and [box] == last
             last[:] = [box] if box is not None else []
             return steady

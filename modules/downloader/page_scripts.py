@@ -7,7 +7,9 @@ holds a selector: each gets the ones it needs as arguments (all of them as
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Mapping
 
 _SHOWN_JS = r"""
 const shown = el => !!el && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
@@ -86,13 +88,13 @@ still shown in its leave transition, is not open)."""
 
 PANEL_STILL_JS = _SHOWN_JS + r"""
 const panel = arguments[0];
-if (!shown(panel)) return null;
+if (!shown(panel) || /-leave(-active|-to)?\b/.test(panel.className)) return 'closed';
 if (Array.from(panel.classList).some(c => /-(enter|leave)(-active|-to)?$/.test(c))) return null;
 if (getComputedStyle(panel).transform !== 'none' && getComputedStyle(panel).transform !== 'matrix(1, 0, 0, 1, 0, 0)') return null;
 const box = panel.getBoundingClientRect();
 return [Math.round(box.left * 10), Math.round(box.top * 10), Math.round(box.width * 10), Math.round(box.height * 10)];
 """
-"""Where the open picker panel is, or null while it is hidden or in its transition."""
+"""Where the open picker panel is, null while it opens, ``'closed'`` once it closes."""
 
 PICKED_JS = r"""
 const sel = arguments[0];
@@ -104,10 +106,11 @@ return null;
 """
 """What the picker's input holds: the picked day, as the page formats it."""
 
-NET_PROBE_JS = r"""
+_NET_PROBE_JS = r"""
 (() => {
   if (window.__draydogNet) return;
-  const net = window.__draydogNet = {pending: 0, log: []};
+  const sel = __SELECTORS__;
+  const net = window.__draydogNet = {pending: 0, log: [], itemsChanged: null};
   const begin = url => { net.pending += 1; const e = {url: String(url), start: performance.now(), end: null, status: null};
                          net.log.push(e); if (net.log.length > 500) net.log.shift(); return e; };
   const end = (e, status) => { if (e.end !== null) return; net.pending -= 1; e.end = performance.now(); e.status = status; };
@@ -123,29 +126,53 @@ NET_PROBE_JS = r"""
     this.addEventListener('loadend', () => end(e, this.status));
     return send0.apply(this, arguments);
   };
+  // When History items were last added or removed: a rendered answer, not a picture loading.
+  const isItem = node => node.nodeType === 1 && (node.matches(sel.item) || !!node.querySelector(sel.item));
+  const inHistory = target => {
+    const roots = sel.history_root.map(s => document.querySelector(s)).filter(Boolean);
+    return !roots.length || roots.some(root => root.contains(target));
+  };
+  new MutationObserver(records => {
+    for (const record of records) {
+      if (!inHistory(record.target)) continue;
+      if (Array.from(record.addedNodes).some(isItem) || Array.from(record.removedNodes).some(isItem)) {
+        net.itemsChanged = performance.now();
+        return;
+      }
+    }
+  }).observe(document, {childList: true, subtree: true});
 })();
 """
-"""Installed before any page script: counts the page's data requests (fetch and XHR)
-in flight and logs each one's start, end and status. The page says nothing of when
-it has answered a pick; its own requests do."""
+
+
+def net_probe_js(selectors: Mapping[str, object]) -> str:
+    """The probe installed before any page script: it counts the page's data
+    requests (fetch and XHR) in flight, logs each one's start, end and status, and
+    notes when History items were last added or removed. The page says nothing of
+    when it has answered a pick; its own requests and renders do."""
+    wanted = {key: selectors[key] for key in ("item", "history_root")}
+    return _NET_PROBE_JS.replace("__SELECTORS__", json.dumps(wanted))
+
 
 NET_JS = r"""
 const mark = arguments[0], net = window.__draydogNet;
 if (!net) return null;
-let since = 0, done = 0, failed = 0, last = 0;
+let since = 0, done = 0, failed = 0, last = null;
 for (const e of net.log) {
   if (e.start < mark) continue;
   since += 1;
   if (e.end === null) continue;
   done += 1;
   if (e.status === 0 || e.status >= 400) failed += 1;
-  last = Math.max(last, e.end);
+  last = last === null ? e.end : Math.max(last, e.end);
 }
-return {pending: net.pending, since: since, done: done, failed: failed, quiet: last ? performance.now() - last : null,
-        now: performance.now()};
+const now = performance.now();
+return {pending: net.pending, since: since, done: done, failed: failed, quiet: last === null ? null : now - last,
+        rendered_after: last !== null && net.itemsChanged !== null && net.itemsChanged > last, now: now};
 """
 """The data requests since ``mark`` (a ``performance.now()``): started, completed,
-failed, in flight overall, and how long since the last one ended (ms)."""
+failed, in flight overall, how long since the last one ended (ms), and whether
+History items changed after it (its answer was rendered)."""
 
 NOW_JS = "return performance.now();"
 """The page's clock, to mark the moment of a pick."""
@@ -246,4 +273,6 @@ class NetState:
     failed: int
     quiet: float | None
     """Milliseconds since the last request since the pick ended, None if none has."""
+    rendered_after: bool
+    """History items were added or removed after the last answer since the pick."""
     now: float

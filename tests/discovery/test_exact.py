@@ -273,11 +273,6 @@ def test_a_history_in_two_batches_is_read_whole(
         assert len(result.timestamps) == 144
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="discovery bug: history_ready takes the first batch once the second's "
-    "request has answered but before the page renders it (nothing in flight, no mask)",
-)
 def test_a_history_in_two_batches_without_a_loading_mask_is_read_whole(
     widget_page: None,
     new_discovery: Callable[..., BrowserDiscovery],
