@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--timezone", default=DEFAULT_TIMEZONE, help="whose days to count by"
     )
     stats.set_defaults(handler=_stats)
+    _add_gaps_and_prune(commands, [quiet_or_verbose])
 
     db = commands.add_parser(
         "db",
@@ -575,6 +576,222 @@ def _stats(args: argparse.Namespace) -> int:
                 f"{run.failed} failed, {run.db_failed} rows failed"
             )
     return EXIT_OK
+
+
+# --- gaps and prune ---------------------------------------------------------------------
+
+
+def _add_gaps_and_prune(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
+    gaps = commands.add_parser(
+        "gaps",
+        parents=parents,
+        help="what the archive lacks (days, pictures, files, rows) and camera outages",
+    )
+    gaps.add_argument(
+        "--start", help="first day, YYYY-MM-DD (default: each stream's first)"
+    )
+    gaps.add_argument(
+        "--end", help="last day, inclusive (default: yesterday at the terminal)"
+    )
+    gaps.add_argument("--terminal", help="only this terminal")
+    gaps.add_argument("--stream", help="only this stream")
+    gaps.add_argument(
+        "--dir",
+        help="archive folder, to compare files and rows (default data/images, if there)",
+    )
+    _add_db(gaps)
+    gaps.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    gaps.add_argument("--plot", type=Path, help="draw a day-by-hour coverage PNG here")
+    gaps.set_defaults(handler=_gaps)
+
+    prune = commands.add_parser(
+        "prune",
+        parents=parents,
+        help="remove pictures of days older than N days (files and rows together)",
+    )
+    prune.add_argument("--older-than", type=int, required=True, metavar="DAYS")
+    prune.add_argument(
+        "--thumbnails-only",
+        action="store_true",
+        help="only pictures kept as thumbnails",
+    )
+    prune.add_argument("--yes", action="store_true", help="remove (without: only show)")
+    prune.add_argument("--dir", default="data/images", help="archive folder")
+    _add_db(prune)
+    prune.set_defaults(handler=_prune)
+
+
+def _optional_day(value: str | None, option: str) -> date | None:
+    from modules.downloader.urls import parse_day
+
+    try:
+        return None if value is None else parse_day(value)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from exc
+
+
+def _archive_folder(value: str | None) -> Path | None:
+    """``--dir`` as given (it must exist), else ``data/images`` when it exists."""
+    if value is None:
+        default = Path("data/images")
+        return default if default.is_dir() else None
+    folder = Path(value)
+    if not folder.is_dir():
+        raise UsageError(f"--dir: no archive folder {folder}")
+    return folder
+
+
+def _gaps(args: argparse.Namespace) -> int:
+    from modules.service.coverage_plot import PlotUnavailable, require_matplotlib
+    from modules.service.gaps import NothingArchived, find_gaps
+
+    start, end = _optional_day(args.start, "--start"), _optional_day(args.end, "--end")
+    for name, value in (("terminal", args.terminal), ("stream", args.stream)):
+        if value is not None:
+            try:
+                validate_name(value, name)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from exc
+    archive = _archive_folder(args.dir)
+    if args.plot is not None:
+        try:
+            require_matplotlib()
+        except PlotUnavailable as exc:
+            raise UsageError(str(exc)) from exc
+    _use_database(args.db)
+    try:
+        report = find_gaps(
+            start=start,
+            end=end,
+            terminal=args.terminal,
+            stream=args.stream,
+            archive=archive,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    except NothingArchived as exc:
+        print(f"draydog: {exc}", file=sys.stderr)
+        return EXIT_FAILURES
+    if args.plot is not None:
+        from modules.service.coverage_plot import plot_coverage
+
+        plot_coverage(report.streams, args.plot)
+    if args.json:
+        import json
+
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        _print_gaps(report, archive)
+    return EXIT_FAILURES if report.lacking else EXIT_OK
+
+
+def _print_gaps(report: Any, archive: Path | None) -> None:
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(DEFAULT_TIMEZONE)
+    rows = [("terminal", "stream", "from", "to", "days with pictures", "pictures")]
+    for s in report.streams:
+        rows.append(
+            (
+                s.terminal,
+                s.stream,
+                str(s.start),
+                str(s.end),
+                str(s.days_with_pictures),
+                str(s.pictures),
+            )
+        )
+    _print_table(rows)
+    _print_list(
+        "Days never archived",
+        [f"{d.terminal} {d.stream} {d.day}" for d in report.never_archived],
+    )
+    _print_list(
+        "Days short of what the site listed",
+        [
+            f"{d.terminal} {d.stream} {d.day} {d.status}: {d.listed} listed, "
+            f"{d.stored} stored, {d.failed} failed, {d.rows} rows"
+            for d in report.short_days
+        ],
+    )
+    print(f"Pictures that failed: {report.failed_pictures}")
+    _print_list(
+        "Days with pictures kept only as thumbnails",
+        [f"{d.terminal} {d.stream} {d.day}: {d.thumbnails}" for d in report.thumbnails],
+    )
+    if archive is None:
+        print("Rows and files: not compared (no archive folder; give --dir)")
+    else:
+        _print_list("Rows whose file is gone", report.rows_without_files)
+        _print_list("Files without a row", report.files_without_rows)
+    _print_list(
+        f"Camera outages (times at the terminal, {DEFAULT_TIMEZONE})",
+        [
+            f"{o.terminal} {o.stream} {o.last_before.astimezone(zone):%Y-%m-%d %H:%M:%S} -> "
+            f"{o.first_after.astimezone(zone):%Y-%m-%d %H:%M:%S} "
+            f"({_duration(o.length)}, usually {_duration(o.usual)})"
+            for o in report.outages
+        ],
+    )
+    if report.unverified:
+        print(
+            f"Days with pictures but no record of what the site listed: "
+            f"{len(report.unverified)} (downloaded without discovery, or before records)"
+        )
+    print(
+        "Result: the archive lacks what the site offers, or rows and files disagree"
+        if report.lacking
+        else "Result: nothing the site offers is missing"
+    )
+
+
+def _print_list(title: str, lines: Sequence[str], limit: int = 20) -> None:
+    print(f"{title}: {len(lines)}")
+    for line in lines[:limit]:
+        print(f"  {line}")
+    if len(lines) > limit:
+        print(f"  ... and {len(lines) - limit} more (--json lists them all)")
+
+
+def _duration(length: timedelta) -> str:
+    minutes = round(length.total_seconds() / 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from modules.service.prune import cutoff_day, plan_prune, prune
+
+    try:
+        cutoff = cutoff_day(args.older_than)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    archive = Path(args.dir) if Path(args.dir).is_dir() else None
+    _use_database(args.db)
+    what = "thumbnails" if args.thumbnails_only else "pictures"
+    if not args.yes:
+        plan = plan_prune(cutoff, thumbnails_only=args.thumbnails_only, archive=archive)
+        print(
+            f"Would remove the {what} of the days before {cutoff}: "
+            f"{plan.pictures} with rows ({plan.bytes / 1e6:.1f} MB), "
+            f"{len(plan.files_without_rows)} files without a row, "
+            f"{plan.day_records} day records"
+        )
+        for day in plan.days[:20]:
+            print(f"  {day.terminal} {day.stream} {day.day}: {day.pictures}")
+        if len(plan.days) > 20:
+            print(f"  ... and {len(plan.days) - 20} more days")
+        print("Nothing removed: run again with --yes to remove them.")
+        return EXIT_OK
+    report = prune(cutoff, thumbnails_only=args.thumbnails_only, archive=archive)
+    print(
+        f"Removed the {what} of the days before {cutoff}: {report.files_removed} files "
+        f"({report.files_already_gone} already gone), {report.rows_removed} rows, "
+        f"{report.day_records_removed} day records, {len(report.failed)} failed"
+    )
+    for path, reason in report.failed[:20]:
+        print(f"  cannot remove {path}: {reason}")
+    return EXIT_FAILURES if report.failed else EXIT_OK
 
 
 def _db(args: argparse.Namespace) -> int:

@@ -57,6 +57,9 @@ from modules.database import migrations
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite:///data/draydog.sqlite3"
+LOCAL_DAY_TIMEZONE = "America/Los_Angeles"
+"""The zone of ``images.local_day`` when a record does not carry its day: the
+terminals' own (the downloader's default ``source_timezone``)."""
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _READ_ONLY_OPTION = "draydog_read_only"
 
@@ -165,7 +168,7 @@ class Image(Base):
     )
     processed: Mapped[bool] = mapped_column(Boolean, default=False)
     local_day: Mapped[date | None] = mapped_column(Date)
-    """The capture's day at the terminal (``queries.LOCAL_DAY_TIMEZONE``): the key
+    """The capture's day at the terminal (``LOCAL_DAY_TIMEZONE``): the key
     that ``gaps`` and ``stats`` group by, since a terminal's day spans two UTC dates.
     Every write path fills it; only rows written around the code could lack it."""
 

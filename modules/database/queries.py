@@ -19,7 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Insert, Select, Table, func, select, text, tuple_
 from sqlalchemy.orm import Session
 
+from modules.database.coverage import daily_totals
 from modules.database.models import (
+    LOCAL_DAY_TIMEZONE,
     UNPROCESSED,
     DownloadRun,
     Image,
@@ -36,9 +38,6 @@ T = TypeVar("T")
 
 IMAGES = cast(Table, Image.__table__)
 MAX_CHUNK_SIZE = 10_000
-LOCAL_DAY_TIMEZONE = "America/Los_Angeles"
-"""The zone of ``images.local_day`` when a record does not carry its day: the
-terminals' own (the downloader's default ``source_timezone``)."""
 _LOCAL_DAY_ZONE = ZoneInfo(LOCAL_DAY_TIMEZONE)
 IMAGE_FIELDS = frozenset(
     {
@@ -505,39 +504,18 @@ class DailyCount:
     bytes: int
 
 
-def daily_counts(
-    *, timezone_name: str = "UTC", session: Session | None = None
-) -> list[DailyCount]:
+def daily_counts(*, timezone_name: str = "UTC") -> list[DailyCount]:
     """Pictures per day, terminal and stream, with thumbnails and bytes, oldest day first.
 
     Days are those of ``timezone_name``: a terminal's day is its own wall-clock day,
-    which in UTC would be split across two dates.
+    which in UTC would be split across two dates. Counted by the database (``GROUP
+    BY``); the terminals' zone uses the stored ``local_day`` and its index.
     """
     try:
-        zone = ZoneInfo(timezone_name)
+        ZoneInfo(timezone_name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"unknown time zone {timezone_name!r}") from exc
-    query = select(
-        Image.timestamp,
-        Image.terminal,
-        Image.camera_id,
-        Image.is_thumbnail,
-        Image.file_size,
-    )
-    totals: dict[tuple[date, str, str], list[int]] = {}
-    with _reading(session) as s:
-        for stamp, terminal, camera_id, is_thumbnail, size in s.execute(
-            query
-        ).yield_per(5000):
-            day = stamp.astimezone(zone).date()
-            entry = totals.setdefault((day, terminal, camera_id), [0, 0, 0])
-            entry[0] += 1
-            entry[1] += int(bool(is_thumbnail))
-            entry[2] += int(size or 0)
-    return [
-        DailyCount(day, terminal, camera_id, *totals[(day, terminal, camera_id)])
-        for day, terminal, camera_id in sorted(totals)
-    ]
+    return [DailyCount(*row) for row in daily_totals(timezone_name)]
 
 
 # --- download runs ------------------------------------------------------------

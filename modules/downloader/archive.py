@@ -17,7 +17,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -185,6 +185,44 @@ def walk_archive(root: Path) -> Iterator[ArchivedPicture]:
                 )
                 continue
             yield found
+
+
+@dataclass(frozen=True)
+class DayFolder:
+    """``<root>/<terminal>/<stream>/<YYYY-MM-DD>``: one stream's pictures of one day."""
+
+    terminal: str
+    stream: str
+    day: date
+    path: Path
+
+
+def day_folders(
+    root: Path, terminal: str | None = None, stream: str | None = None
+) -> Iterator[DayFolder]:
+    """The archive's day folders (of one terminal or stream, if given), in order.
+
+    Lets ``gaps`` and ``prune`` visit only the days they look at, not the whole tree.
+    """
+    for terminal_dir in _subfolders(root):
+        if terminal is not None and terminal_dir.name != terminal:
+            continue
+        for stream_dir in _subfolders(terminal_dir):
+            if stream is not None and stream_dir.name != stream:
+                continue
+            for folder in _subfolders(stream_dir):
+                try:
+                    day = date.fromisoformat(folder.name)
+                except ValueError:
+                    continue
+                yield DayFolder(terminal_dir.name, stream_dir.name, day, folder)
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        return sorted(entry for entry in folder.iterdir() if entry.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def remove_stale_parts(folder: Path, max_age: float = STALE_PART_SECONDS) -> int:

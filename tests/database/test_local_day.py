@@ -7,14 +7,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from modules.database import queries
+from modules.database import models, queries
 from modules.downloader.urls import DEFAULT_TIMEZONE
 
 UTC = timezone.utc
 
 
 def test_the_default_zone_is_the_downloaders() -> None:
-    assert queries.LOCAL_DAY_TIMEZONE == DEFAULT_TIMEZONE
+    assert models.LOCAL_DAY_TIMEZONE == DEFAULT_TIMEZONE
 
 
 def test_insert_paths_fill_local_day_in_the_terminals_zone_unless_given(
@@ -62,3 +62,34 @@ def test_a_local_day_that_is_not_a_date_is_refused(database: str, bad: object) -
             [{"filepath": "/a/x.jpg", "camera_id": "in_gate", "local_day": bad}]
         )
     assert queries.count_images() == 0
+
+
+def test_daily_counts_in_another_zone_cross_its_daylight_saving_changes(
+    database: str,
+) -> None:
+    """Pictures every 50 minutes over six weeks around Berlin's change of 30 March 2025."""
+    from datetime import timedelta
+
+    from modules.database.coverage import offset_periods
+
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime(2025, 3, 10, 0, 3, tzinfo=UTC)
+    stamps = [start + timedelta(minutes=50 * i) for i in range(1200)]
+    queries.insert_images(
+        [
+            {"filepath": f"/a/{i}.jpg", "camera_id": "in_gate", "timestamp": stamp}
+            for i, stamp in enumerate(stamps)
+        ]
+    )
+    expected: dict[date, int] = {}
+    for stamp in stamps:
+        local = stamp.astimezone(berlin).date()
+        expected[local] = expected.get(local, 0) + 1
+    counts = queries.daily_counts(timezone_name="Europe/Berlin")
+    assert {c.day: c.pictures for c in counts} == expected
+    # The change itself: 01:00 UTC on 30 March, found to the minute.
+    periods = offset_periods(berlin, stamps[0], stamps[-1])
+    assert [(until, minutes) for until, minutes in periods[:1]] == [
+        (datetime(2025, 3, 30, 1, 0, tzinfo=UTC), 60)
+    ]
+    assert periods[-1][1] == 120

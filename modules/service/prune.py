@@ -1,0 +1,180 @@
+"""Retention (``draydog prune``): pictures of days older than N days go, files and rows together.
+
+Order makes it safe to stop at any point and run again: for each page of rows the
+files are deleted first, then the rows. A crash between the two leaves rows whose
+files are gone, which the next run deletes (a file already gone is no error); the
+other order could leave files no row points to, which no later run would find
+by its rows. The archive folder's day folders before the cutoff are emptied of
+pictures too (files whose rows were never written), then the days' records go.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from modules.database import retention
+from modules.database.retention import OldDay
+from modules.downloader.archive import day_folders, walk_archive
+from modules.downloader.urls import DEFAULT_TIMEZONE, terminal_today
+
+logger = logging.getLogger(__name__)
+
+PAGE = 500
+
+
+@dataclass
+class PrunePlan:
+    """What a prune would remove: the pictures with rows, and files without one."""
+
+    cutoff: date
+    """Days before this one go."""
+    thumbnails_only: bool
+    days: list[OldDay] = field(default_factory=list)
+    files_without_rows: list[Path] = field(default_factory=list)
+    day_records: int = 0
+
+    @property
+    def pictures(self) -> int:
+        return sum(day.pictures for day in self.days)
+
+    @property
+    def bytes(self) -> int:
+        return sum(day.bytes for day in self.days)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.days or self.files_without_rows or self.day_records)
+
+
+@dataclass
+class PruneReport:
+    """What a prune removed, and the files it could not."""
+
+    files_removed: int = 0
+    files_already_gone: int = 0
+    rows_removed: int = 0
+    day_records_removed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def cutoff_day(
+    older_than_days: int, today: date | None = None, zone: str = DEFAULT_TIMEZONE
+) -> date:
+    """The first day kept: ``older_than_days`` before today at the terminal."""
+    if older_than_days < 0:
+        raise ValueError(f"--older-than must not be negative, not {older_than_days}")
+    try:
+        return (today or terminal_today(zone)) - timedelta(days=older_than_days)
+    except OverflowError as exc:
+        raise ValueError(f"--older-than {older_than_days} is before year 1") from exc
+
+
+def plan_prune(
+    cutoff: date, *, thumbnails_only: bool = False, archive: Path | None = None
+) -> PrunePlan:
+    """What :func:`prune` would remove before ``cutoff`` (nothing is touched)."""
+    plan = PrunePlan(cutoff, thumbnails_only)
+    plan.days = retention.old_days(cutoff, thumbnails_only=thumbnails_only)
+    if not thumbnails_only:
+        plan.day_records = retention.days_recorded_before(cutoff)
+    if archive is not None:
+        known = _known_paths(cutoff, thumbnails_only)
+        plan.files_without_rows = [
+            path
+            for path in _old_files(archive, cutoff, thumbnails_only)
+            if str(path) not in known
+        ]
+    return plan
+
+
+def prune(
+    cutoff: date, *, thumbnails_only: bool = False, archive: Path | None = None
+) -> PruneReport:
+    """Remove the pictures of the days before ``cutoff``: files, then their rows.
+
+    ``thumbnails_only`` removes only pictures kept as thumbnails, and keeps the days'
+    records (what the site listed). ``archive`` also empties the folder's old day
+    folders of pictures that have no row.
+    """
+    report = PruneReport()
+    after = 0
+    while True:
+        page = retention.old_pictures(
+            cutoff, thumbnails_only=thumbnails_only, after_id=after, limit=PAGE
+        )
+        if not page:
+            break
+        after = page[-1][0]
+        gone = [image_id for image_id, path in page if _remove(Path(path), report)]
+        report.rows_removed += retention.delete_images(gone)
+    if archive is not None:
+        kept = _known_paths(cutoff, thumbnails_only)  # rows whose file would not go
+        for path in _old_files(archive, cutoff, thumbnails_only):
+            if str(path) not in kept:
+                _remove(path, report)
+        _remove_empty_day_folders(archive, cutoff)
+    if not thumbnails_only:
+        report.day_records_removed = retention.forget_days(cutoff)
+    logger.info(
+        "prune before %s: %d files removed (%d already gone), %d rows, %d day records, "
+        "%d failures",
+        cutoff,
+        report.files_removed,
+        report.files_already_gone,
+        report.rows_removed,
+        report.day_records_removed,
+        len(report.failed),
+    )
+    return report
+
+
+def _remove(path: Path, report: PruneReport) -> bool:
+    """Delete a picture; True when it is gone (now or before), False when it stays."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        report.files_already_gone += 1
+        return True
+    except OSError as exc:
+        report.failed.append((str(path), exc.strerror or str(exc)))
+        logger.warning("cannot remove %s: %s", path, exc)
+        return False
+    report.files_removed += 1
+    return True
+
+
+def _old_day_folders(archive: Path, cutoff: date) -> Iterator[Path]:
+    for folder in day_folders(archive.resolve()):
+        if folder.day < cutoff:
+            yield folder.path
+
+
+def _old_files(archive: Path, cutoff: date, thumbnails_only: bool) -> Iterator[Path]:
+    for folder in _old_day_folders(archive, cutoff):
+        for picture in walk_archive(folder):
+            if picture.is_thumbnail or not thumbnails_only:
+                yield picture.path
+
+
+def _known_paths(cutoff: date, thumbnails_only: bool) -> set[str]:
+    known: set[str] = set()
+    after = 0
+    while page := retention.old_pictures(
+        cutoff, thumbnails_only=thumbnails_only, after_id=after, limit=PAGE
+    ):
+        known.update(path for _, path in page)
+        after = page[-1][0]
+    return known
+
+
+def _remove_empty_day_folders(archive: Path, cutoff: date) -> None:
+    for folder in list(_old_day_folders(archive, cutoff)):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            continue  # not empty: a file that is no picture of the layout stays
