@@ -10,6 +10,8 @@ and prints the figures table that ``RELIABILITY.md`` quotes.
 
 from __future__ import annotations
 
+import hashlib
+
 import os
 import shutil
 import sys
@@ -199,7 +201,9 @@ def check_one_row_per_file(root: Path) -> int:
         f"{len(set(paths) - set(files))} rows without a file"
     )
     for row in rows:
-        assert row.file_size == files[row.filepath].stat().st_size
+        body = files[row.filepath].read_bytes()
+        assert row.file_size == len(body), row.filepath
+        assert row.sha256 == hashlib.sha256(body).hexdigest(), row.filepath
     return len(rows)
 
 
