@@ -19,12 +19,12 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Date,
-    Integer,
     case,
     cast,
     func,
     literal_column,
     select,
+    tuple_,
 )
 from sqlalchemy.orm import Session
 
@@ -60,23 +60,37 @@ class DayCoverage:
 def known_streams(
     terminal: str | None = None, stream: str | None = None
 ) -> dict[tuple[str, str], date]:
-    """Every (terminal, stream) with pictures or day records, and its first day."""
+    """Every (terminal, stream) with pictures or day records, and its first day.
+
+    The pictures' streams are found by seeking the index from one stream to the
+    next (its first entry is the stream's first day), not by reading every entry.
+    """
     found: dict[tuple[str, str], date] = {}
     with read_scope() as session:
-        for model, day_column in (
-            (Image, Image.local_day),
-            (ArchiveDay, ArchiveDay.day),
-        ):
-            query = (
-                select(model.terminal, model.camera_id, func.min(day_column))
-                .where(*_stream_filter(model, terminal, stream))
-                .group_by(model.terminal, model.camera_id)
-            )
-            for row_terminal, row_stream, first in session.execute(query):
-                if first is None:
-                    continue
-                key = (row_terminal, row_stream)
-                found[key] = min(first, found.get(key, first))
+        after: tuple[str, str] | None = None
+        while True:
+            conditions = _stream_filter(Image, terminal, stream)
+            conditions.append(Image.local_day.is_not(None))
+            if after is not None:
+                conditions.append(tuple_(Image.terminal, Image.camera_id) > after)
+            row = session.execute(
+                select(Image.terminal, Image.camera_id, Image.local_day)
+                .where(*conditions)
+                .order_by(Image.terminal, Image.camera_id, Image.local_day)
+                .limit(1)
+            ).first()
+            if row is None:
+                break
+            after = (row[0], row[1])
+            found[after] = _known(row[2])
+        records = (
+            select(ArchiveDay.terminal, ArchiveDay.camera_id, func.min(ArchiveDay.day))
+            .where(*_stream_filter(ArchiveDay, terminal, stream))
+            .group_by(ArchiveDay.terminal, ArchiveDay.camera_id)
+        )
+        for row_terminal, row_stream, first in session.execute(records):
+            key = (row_terminal, row_stream)
+            found[key] = min(first, found.get(key, first))
     return found
 
 
@@ -245,12 +259,29 @@ def filepaths(terminal: str, stream: str, start: date, end: date) -> set[str]:
         return set(session.execute(query).scalars())
 
 
+@dataclass(frozen=True)
+class DayRecordRow:
+    """A day record as ``gaps`` reads it."""
+
+    day: date
+    status: str
+    listed: int
+    stored: int
+    failed: int
+
+
 def archive_days(
     terminal: str, stream: str, start: date, end: date
-) -> list[ArchiveDay]:
+) -> list[DayRecordRow]:
     """The stream's day records in the range, oldest first."""
     query = (
-        select(ArchiveDay)
+        select(
+            ArchiveDay.day,
+            ArchiveDay.status,
+            ArchiveDay.listed,
+            ArchiveDay.stored,
+            ArchiveDay.failed,
+        )
         .where(
             ArchiveDay.terminal == terminal,
             ArchiveDay.camera_id == stream,
@@ -260,7 +291,7 @@ def archive_days(
         .order_by(ArchiveDay.day)
     )
     with read_scope() as session:
-        return list(session.execute(query).scalars())
+        return [DayRecordRow(*row) for row in session.execute(query)]
 
 
 def daily_totals(zone: str) -> list[tuple[date, str, str, int, int, int]]:
@@ -270,37 +301,29 @@ def daily_totals(zone: str) -> list[tuple[date, str, str, int, int, int]]:
     day is computed by the database from the timestamp (on SQLite, which has no
     time-zone data, from the zone's offsets over the archive's time span).
     """
-    thumbnails = func.sum(cast(Image.is_thumbnail, Integer))
     with read_scope() as session:
         if zone == LOCAL_DAY_TIMEZONE:
             day: Any = Image.local_day
-            grouping: list[Any] = [Image.terminal, Image.camera_id, Image.local_day]
         else:
             day = _day_in_zone(session, zone).label("day")
-            grouping = [day, Image.terminal, Image.camera_id]
-        query = (
-            select(
-                day,
-                Image.terminal,
-                Image.camera_id,
-                func.count(),
-                thumbnails,
-                func.sum(Image.file_size),
-            )
-            .group_by(*grouping)
-            .order_by(day, Image.terminal, Image.camera_id)
+        streams = (Image.terminal, Image.camera_id)
+        totals = (
+            select(day, *streams, func.count(), func.sum(Image.file_size))
+            .group_by(*streams, day)
+            .order_by(day, *streams)
         )
-        return [
-            (
-                _as_date(row_day),
-                terminal,
-                stream,
-                int(n),
-                int(thumbs or 0),
-                int(size or 0),
-            )
-            for row_day, terminal, stream, n, thumbs, size in session.execute(query)
-        ]
+        # Thumbnails from their own small partial index: the main one stays enough.
+        thumbnails = (
+            select(day, *streams, func.count()).where(THUMBNAIL).group_by(*streams, day)
+        )
+        thumbs = {
+            (_as_date(d), t, s): int(n) for d, t, s, n in session.execute(thumbnails)
+        }
+        rows = []
+        for row_day, terminal, stream, n, size in session.execute(totals):
+            key = (_as_date(row_day), terminal, stream)
+            rows.append((*key, int(n), thumbs.get(key, 0), int(size or 0)))
+        return rows
 
 
 def _day_in_zone(session: Session, zone: str) -> ColumnElement[Any]:

@@ -179,14 +179,16 @@ class Image(Base):
 UNPROCESSED = Image.processed.is_(False)
 """The condition of pictures no pipeline has processed, as the partial index states it."""
 Index("ix_images_run_id", Image.run_id)
-# Per stream and day, in capture order: gaps and stats group by it without reading
-# the table, and a day's pictures come out in time order (local_day follows time).
+# Per stream and day, in capture order, with the size: gaps and stats group by it
+# without reading the table, and a day's pictures come out in time order
+# (local_day follows time).
 Index(
     "ix_images_terminal_camera_local_day",
     Image.terminal,
     Image.camera_id,
     Image.local_day,
     Image.timestamp,
+    Image.file_size,
 )
 THUMBNAIL = Image.is_thumbnail.is_(True)
 """The condition of pictures kept only as thumbnails, as their partial index states it."""

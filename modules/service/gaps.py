@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from modules.database import coverage, days
-from modules.database.coverage import DayCoverage
-from modules.database.models import ArchiveDay
+from modules.database.coverage import DayCoverage, DayRecordRow
 from modules.downloader.archive import day_folders, walk_archive
 from modules.downloader.urls import DEFAULT_TIMEZONE, terminal_today
 from modules.service.outages import (
@@ -280,7 +279,7 @@ def _coverage_and_rhythm(
     return held, rhythm
 
 
-def _is_short(record: ArchiveDay, today: date) -> bool:
+def _is_short(record: DayRecordRow, today: date) -> bool:
     """Whether a day's record says pictures the site listed are missing."""
     if record.status in days.DONE:
         return False

@@ -1,7 +1,7 @@
 """Camera outages: holes in a stream's capture rhythm longer than a few times its usual interval.
 
 A stream's usual interval is the median time between consecutive pictures of a
-day, measured on a sample of days spread over the range. Finding the holes then
+day, measured on up to 14 days spread over the range. Finding the holes then
 needs no pass over every picture in Python, nor a window over every row:
 
 - between days, the database's first and last picture of each day suffice;
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_FACTOR = 3.0
 """A hole is an outage when it is longer than this many usual intervals."""
-SAMPLE_DAYS = 31
+SAMPLE_DAYS = 14
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def measure_rhythm(
     days: Sequence[date],
     factor: float = DEFAULT_FACTOR,
 ) -> Rhythm | None:
-    """The rhythm on up to 31 of ``days``, evenly spread; None without two pictures in a day."""
+    """The rhythm on up to 14 of ``days``, evenly spread; None without two pictures in a day."""
     step = max(1, len(days) // SAMPLE_DAYS)
     sample = list(days)[::step][:SAMPLE_DAYS]
     usual = _median(coverage.interval_counts(terminal, stream, sample))

@@ -90,6 +90,7 @@ def test_images_table_has_its_columns_constraints_and_indexes(database: str) -> 
         "camera_id",
         "local_day",
         "timestamp",
+        "file_size",
     ]
     assert indexes["ix_images_thumbnails"] == ["terminal", "camera_id", "local_day"]
 

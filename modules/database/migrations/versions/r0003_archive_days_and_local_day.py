@@ -4,8 +4,8 @@
 the archive stored, so that ``gaps`` can tell a finished day from an incomplete one
 and ``watch`` need not open a finished day again. ``images.local_day`` is the
 capture's day at the terminal: ``gaps`` and ``stats`` group by it in SQL, with the
-index (which carries the timestamp too, so a day's pictures are read in capture
-order from the index alone), instead of converting every timestamp in Python.
+index (which carries the timestamp and the size too, so a day's pictures are read
+in capture order, and counted and summed, from the index alone), instead of converting every timestamp in Python.
 ``ix_images_thumbnails`` is partial: only the few pictures kept as thumbnails.
 
 Existing rows are given their day in America/Los_Angeles (the terminals' zone, the
@@ -63,7 +63,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_images_terminal_camera_local_day",
         "images",
-        ["terminal", "camera_id", "local_day", "timestamp"],
+        ["terminal", "camera_id", "local_day", "timestamp", "file_size"],
     )
     op.create_index(
         "ix_images_thumbnails",
