@@ -170,6 +170,8 @@ class DrayDogDownloader:
         self._discovery: BrowserDiscovery | None = None
         self._clock = clock
         self.stopping = threading.Event()
+        self._reading = False
+        """Whether a day's page is being read (then interrupt() kills the browser)."""
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -194,8 +196,8 @@ class DrayDogDownloader:
         :class:`Stopped` once the rows of the pictures already complete are written."""
         self.stopping.set()
         self.fetcher.cancel()
-        if self._discovery is not None:
-            self._discovery.interrupt()
+        if self._reading and self._discovery is not None:
+            self._discovery.interrupt()  # killed: an idle one is quit politely by close()
 
     def today(self) -> date:
         """Today at the terminal, by the downloader's clock."""
@@ -244,7 +246,11 @@ class DrayDogDownloader:
         """The day's History as the page shows it, with what was ignored or failed to load."""
         day = self._checked_day(date)
         validate_name(stream_name, "stream")
-        return self._browser().timestamps_for_date(day, stream_name)
+        self._reading = True  # before _browser(), which refuses once stopping
+        try:
+            return self._browser().timestamps_for_date(day, stream_name)
+        finally:
+            self._reading = False
 
     def download_date(
         self,
