@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from modules.database import migrations, models, queries
 from modules.downloader.report import DownloadReport
@@ -26,6 +26,9 @@ from modules.downloader.urls import (
     parse_wall_clock,
     validate_name,
 )
+
+if TYPE_CHECKING:
+    from modules.service.watch import CycleResult
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replica.add_argument("--port", type=int, default=0, help="0 picks a free port")
     replica.set_defaults(handler=_replica)
+    _add_watch(commands, [quiet_or_verbose])
     return parser
 
 
@@ -836,3 +840,118 @@ def _replica(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be from 0 to 65535, not {args.port}")
     return replica_main(["--port", str(args.port)])
+
+
+# --- watch ------------------------------------------------------------------------
+
+
+def _add_watch(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
+    """``draydog watch``: every option defaults to None, so the config file's value shows."""
+    watch = commands.add_parser(
+        "watch",
+        parents=parents,
+        help="keep every stream current, cycle after cycle (the always-on service)",
+    )
+    watch.add_argument("--config", type=Path, help="TOML file of settings")
+    watch.add_argument("--terminal", action="append", dest="terminals")
+    watch.add_argument("--stream", action="append", dest="streams")
+    watch.add_argument(
+        "--interval", type=float, help="seconds between cycles (600, with jitter)"
+    )
+    watch.add_argument(
+        "--backfill-days", type=int, help="days back on a new archive (7)"
+    )
+    watch.add_argument(
+        "--metrics-port", type=int, help="serve /metrics and /healthz on 127.0.0.1"
+    )
+    watch.add_argument(
+        "--max-lag", type=float, help="seconds of lag that make /healthz say 503"
+    )
+    watch.add_argument(
+        "--stop-timeout", type=float, help="seconds to stop in on SIGTERM (10)"
+    )
+    watch.add_argument(
+        "--once", action="store_true", help="one cycle, then exit 0 or 1 (for cron)"
+    )
+    watch.add_argument("--dir", help="archive folder")
+    watch.add_argument("--db", help="database URL (default: $DATABASE_URL or ./data/)")
+    watch.add_argument("--app-url")
+    watch.add_argument("--cdn-url")
+    watch.add_argument("--workers", type=int, help="parallel downloads (1-64)")
+    watch.add_argument("--timeout", type=float, help="seconds per request")
+    watch.add_argument("--timezone", help="the terminals' zone")
+    watch.add_argument("--chromium", help="path of the chromium binary")
+    watch.add_argument("--chromedriver", help="path of chromedriver")
+    watch.set_defaults(handler=_watch)
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from modules.service.config import (
+        ConfigError,
+        build_config,
+        from_environment,
+        read_file,
+    )
+    from modules.service.runner import serve
+    from modules.service.watch import Watch
+
+    given = {
+        name: getattr(args, name)
+        for name in (
+            "terminals",
+            "streams",
+            "interval",
+            "backfill_days",
+            "metrics_port",
+            "max_lag",
+            "stop_timeout",
+            "dir",
+            "db",
+            "app_url",
+            "cdn_url",
+            "workers",
+            "timeout",
+            "timezone",
+            "chromium",
+            "chromedriver",
+        )
+    }
+    try:
+        from_file = read_file(args.config) if args.config is not None else {}
+        config = build_config({**from_environment(), **from_file}, given)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    _use_database(config.db)
+
+    def on_day(terminal: str, stream: str, day: date, report: DownloadReport) -> None:
+        if not args.quiet:
+            print(f"{terminal} {_one_line(day, stream, report)}", flush=True)
+
+    def on_port(port: int) -> None:
+        print(f"metrics: http://127.0.0.1:{port}/metrics and /healthz", flush=True)
+
+    outcome = serve(
+        Watch(config, on_day=on_day), once=args.once, on_metrics_port=on_port
+    )
+    if outcome.signalled:
+        print("draydog: watch stopped", file=sys.stderr)
+        return EXIT_OK if outcome.stopped_in_time else EXIT_FAILURES
+    if outcome.result is None:
+        return EXIT_FAILURES
+    if args.once:
+        print(_cycle_line(outcome.result))
+        return EXIT_OK if outcome.result.ok else EXIT_FAILURES
+    return EXIT_OK
+
+
+def _cycle_line(result: CycleResult) -> str:
+    reports = [report for _, _, report in result.reports]
+    return (
+        f"cycle: {len(reports)} days read, "
+        f"{sum(r.downloaded for r in reports)} downloaded, "
+        f"{sum(r.already_present for r in reports)} already present, "
+        f"{sum(len(r.failed) for r in reports if r.error is None)} failed, "
+        f"{sum(r.db_failed for r in reports)} rows failed, "
+        f"{len(result.failed)} streams failed"
+        + (f", {len(result.backing_off)} backing off" if result.backing_off else "")
+    )

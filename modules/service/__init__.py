@@ -1,0 +1,1 @@
+"""Always-on archiving: the watch loop, its configuration, health and metrics."""
