@@ -374,10 +374,7 @@ class BrowserDiscovery:
         browser = self._started_browser()
         try:
             reading = self._read_day(browser.driver, day, stream)
-        except (DayNotAvailable, PageUnreachable):
-            self._stream = None
-            raise
-        except _ReadFailed:
+        except (DayNotAvailable, PageUnreachable, _ReadFailed):
             self._stream = None
             raise
         except _TimedOut as exc:
@@ -391,7 +388,7 @@ class BrowserDiscovery:
             browser.quit(polite=False)
             self._browser = None
             raise _ReadFailed(
-                f"the browser died ({type(exc).__name__}); a new one was started"
+                f"the browser died ({type(exc).__name__}); the next read starts a new one"
             ) from exc
         finally:
             self._fresh = False
