@@ -25,7 +25,6 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
-    tuple_,
 )
 from sqlalchemy.orm import Session
 
@@ -69,19 +68,7 @@ def known_streams(
     found: dict[tuple[str, str], date] = {}
     with read_scope() as session:
         after: tuple[str, str] | None = None
-        while True:
-            conditions = _stream_filter(Image, terminal, stream)
-            conditions.append(Image.local_day.is_not(None))
-            if after is not None:
-                conditions.append(tuple_(Image.terminal, Image.camera_id) > after)
-            row = session.execute(
-                select(Image.terminal, Image.camera_id, Image.local_day)
-                .where(*conditions)
-                .order_by(Image.terminal, Image.camera_id, Image.local_day)
-                .limit(1)
-            ).first()
-            if row is None:
-                break
+        while (row := _next_stream(session, after, terminal, stream)) is not None:
             after = (row[0], row[1])
             found[after] = _known(row[2])
         records = (
@@ -93,6 +80,36 @@ def known_streams(
             key = (row_terminal, row_stream)
             found[key] = min(first, found.get(key, first))
     return found
+
+
+def _next_stream(
+    session: Session,
+    after: tuple[str, str] | None,
+    terminal: str | None,
+    stream: str | None,
+) -> Any:
+    """The first (terminal, stream, local_day) of the index past the stream ``after``.
+
+    The same terminal's next stream first, then the next terminal: each is a seek
+    (a row-value ``>`` would make SQLite step over the whole of ``after``'s entries).
+    """
+    base = _stream_filter(Image, terminal, stream) + [Image.local_day.is_not(None)]
+    steps: list[list[Any]] = [[]]
+    if after is not None:
+        steps = [
+            [Image.terminal == after[0], Image.camera_id > after[1]],
+            [Image.terminal > after[0]],
+        ]
+    for step in steps:
+        row = session.execute(
+            select(Image.terminal, Image.camera_id, Image.local_day)
+            .where(*base, *step)
+            .order_by(Image.terminal, Image.camera_id, Image.local_day)
+            .limit(1)
+        ).first()
+        if row is not None:
+            return row
+    return None
 
 
 def _stream_filter(model: Any, terminal: str | None, stream: str | None) -> list[Any]:
