@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -114,11 +115,11 @@ class Watch:
         """Cycles until stopped (or one with ``once``); the last cycle's result."""
         try:
             while True:
-                started = self.clock()
+                started = time.monotonic()  # the pause is real time, whatever the clock
                 result = self.run_cycle()
                 if once or self.stopping:
                     return result
-                elapsed = (self.clock() - started).total_seconds()
+                elapsed = time.monotonic() - started
                 if self._stop.wait(max(0.0, self.pause() - elapsed)):
                     return result
         finally:
