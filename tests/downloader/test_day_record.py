@@ -16,6 +16,7 @@ from modules.database import days
 from modules.downloader import DrayDogDownloader
 from modules.downloader import selenium_client
 from modules.downloader.discovery import DiscoveryResult
+from modules.downloader.report import DownloadReport, day_status
 from modules.replica import Faults, ReplicaServer
 from tests.downloader.conftest import DAY, STREAM, day_times, rows_under
 
@@ -152,3 +153,36 @@ def test_nothing_is_recorded_without_persistence(
     discover_as(monkeypatch, downloader, listed(2))
     downloader.download_date(DAY, STREAM)
     assert days.get_day("apm", STREAM, DAY) is None
+
+
+@pytest.mark.parametrize(
+    ("report", "day_over", "status"),
+    [
+        (DownloadReport(error="PageUnreachable: refused"), True, "failed"),
+        (DownloadReport(empty=True), True, "empty"),
+        (DownloadReport(empty=True), False, "partial"),
+        (DownloadReport(requested=2, files=["a", "b"]), True, "complete"),
+        (DownloadReport(requested=2, files=["a", "b"]), False, "partial"),
+        (
+            DownloadReport(requested=2, files=["a"], failed=[("t", "404")]),
+            True,
+            "partial",
+        ),
+        (DownloadReport(requested=0), True, "partial"),
+        (DownloadReport(requested=1, files=["a"], db_failed=1), True, "complete"),
+    ],
+    ids=[
+        "error",
+        "empty-over",
+        "empty-today",
+        "whole-over",
+        "whole-today",
+        "failures",
+        "unconfirmed-empty",
+        "rows-failed",
+    ],
+)
+def test_day_status_from_a_report(
+    report: DownloadReport, day_over: bool, status: str
+) -> None:
+    assert day_status(report, day_over=day_over) == status

@@ -256,3 +256,20 @@ def test_gaps_of_an_archive_the_downloader_made(
     again = find_gaps(start=first, end=third, archive=root, today=third + timedelta(1))
     assert again.rows_without_files == [rows[0].filepath]
     assert again.files_without_rows == [with_row_gone]
+
+
+def test_the_rhythm_is_measured_on_the_days_with_pictures_when_the_sample_misses_them(
+    archive: Archive,
+) -> None:
+    """200 days in the range, pictures on three of them: none of the evenly spread sample."""
+    held = [day(3), day(4), day(5)]
+    for on in held:
+        archive.store(
+            t for t in wall_times(on) if on != day(4) or not 10 <= t.hour < 12
+        )
+        record(on, "complete", 144, 144)
+    report = find_gaps(start=day(1), end=day(200), today=day(201))
+    assert [o.last_before for o in report.outages] == [
+        instant(datetime(2025, 9, 4, 9, 50, 7))
+    ]
+    assert report.outages[0].usual == timedelta(minutes=10)
