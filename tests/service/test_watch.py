@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import replace
@@ -239,3 +240,14 @@ def test_stop_during_a_page_read_ends_it_at_once(
     (result,) = results
     assert result.stopped and result.reports == [] and result.failed == []
     assert watch._downloaders == {}  # closed
+
+
+def test_the_browser_is_recycled_after_recycle_after_days_read(
+    make_watch: WatchFactory, archive_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    watch = make_watch(backfill_days=0, streams=("in_gate",), recycle_after=2)
+    with caplog.at_level(logging.INFO, logger="modules.downloader.browser"):
+        for _ in range(3):
+            assert watch.run_cycle().ok
+    started = [r for r in caplog.records if "Chromium started" in r.getMessage()]
+    assert len(started) == 2  # the third day read is the fresh browser's first
