@@ -49,7 +49,7 @@ from typing import Any, Callable
 
 from modules.downloader.browser import find_browser
 from modules.downloader.discovery import BrowserDiscovery, DiscoveryResult
-from modules.downloader.urls import timestamp_text, wall_clock_to_utc
+from modules.site.urls import timestamp_text, wall_clock_to_utc
 from modules.replica import widget
 from modules.replica.page import PageOptions
 from modules.replica.schedule import Schedule

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 from modules.database import migrations, models, queries
 from modules.downloader.report import DownloadReport
 from modules.downloader.selenium_client import DrayDogDownloader, PictureOutcome
-from modules.downloader.urls import (
+from modules.site.urls import (
     DEFAULT_TIMEZONE,
     get_zone,
     parse_wall_clock,
@@ -626,7 +626,7 @@ def _add_gaps_and_prune(commands: Any, parents: list[argparse.ArgumentParser]) -
 
 
 def _optional_day(value: str | None, option: str) -> date | None:
-    from modules.downloader.urls import parse_day
+    from modules.site.urls import parse_day
 
     try:
         return None if value is None else parse_day(value)

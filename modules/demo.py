@@ -15,7 +15,7 @@ from pathlib import Path
 from modules.database import models, queries
 from modules.downloader.report import DownloadReport
 from modules.downloader.selenium_client import DrayDogDownloader
-from modules.downloader.urls import DEFAULT_TIMEZONE, terminal_today
+from modules.site.urls import DEFAULT_TIMEZONE, terminal_today
 from modules.replica.schedule import Schedule
 from modules.replica.server import ReplicaServer
 

@@ -2,7 +2,7 @@
 
 from modules.downloader.report import DownloadReport
 from modules.downloader.selenium_client import DrayDogDownloader, PictureOutcome
-from modules.downloader.urls import (
+from modules.site.urls import (
     ImageRef,
     InvalidImageURL,
     InvalidName,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 from modules.downloader.fetch import HOST_TAG, PART_SUFFIX
-from modules.downloader.urls import (
+from modules.site.urls import (
     DEFAULT_TIMEZONE,
     is_repeated_wall_time,
     utc_to_wall_clock,

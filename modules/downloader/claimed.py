@@ -18,7 +18,7 @@ from types import TracebackType
 from modules.database import claims
 from modules.downloader.report import DownloadReport
 from modules.downloader.selenium_client import DrayDogDownloader, ProgressCallback
-from modules.downloader.urls import terminal_today, validate_name
+from modules.site.urls import terminal_today, validate_name
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ a list is taken only with evidence that the page answered the pick
 page that cannot be reached fails at once. Only a dead browser is restarted.
 
 What makes this fragile lives in one place each: the selectors in
-``page_selectors``, the page-side reading in ``page_scripts``, when the History is
+``modules.site.selectors``, the page-side reading in ``page_scripts``, when the History is
 complete in ``history_ready``, and starting and quitting Chromium in ``browser``.
 Only explicit waits are used.
 """
@@ -68,8 +68,8 @@ from modules.downloader.page_scripts import (
     NetState,
     PageState,
 )
-from modules.downloader.page_selectors import SELECTORS, Selectors
-from modules.downloader.urls import (
+from modules.site.selectors import SELECTORS, Selectors
+from modules.site.urls import (
     DEFAULT_TIMEZONE,
     ImageRef,
     InvalidImageURL,

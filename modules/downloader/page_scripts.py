@@ -2,7 +2,7 @@
 
 Each script reads in one round trip what would take many WebDriver calls. None
 holds a selector: each gets the ones it needs as arguments (all of them as
-``asdict(Selectors)``), so they stay in ``page_selectors``.
+``asdict(Selectors)``), so they stay in ``modules.site.selectors``.
 """
 
 from __future__ import annotations

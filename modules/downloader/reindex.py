@@ -14,7 +14,7 @@ from pathlib import Path
 from modules.database import queries
 from modules.downloader.archive import ArchivedPicture, walk_archive
 from modules.downloader.fetch import sha256_of
-from modules.downloader.urls import DEFAULT_TIMEZONE, build_image_url
+from modules.site.urls import DEFAULT_TIMEZONE, build_image_url
 
 logger = logging.getLogger(__name__)
 

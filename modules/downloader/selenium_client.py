@@ -44,7 +44,7 @@ from modules.downloader.fetch import (
     sha256_of,
 )
 from modules.downloader.report import DownloadReport, day_status
-from modules.downloader.urls import (
+from modules.site.urls import (
     DEFAULT_TIMEZONE,
     InvalidImageURL,
     build_image_url,

@@ -23,7 +23,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from modules.downloader.urls import InvalidName, build_image_url, validate_name
+from modules.site.urls import InvalidName, build_image_url, validate_name
 from modules.replica import widget
 
 if TYPE_CHECKING:

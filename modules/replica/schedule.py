@@ -4,7 +4,7 @@ The real cameras take a picture about every 10 minutes at irregular seconds. The
 replica derives every capture time from a hash of ``(seed, terminal, stream, day)``,
 so a test, a benchmark and the server agree on the same pictures without storing
 any. Capture times are *naive wall-clock times at the terminal* by design: that is
-what the CDN's ISO file names carry (see ``modules.downloader.urls``); a time of the
+what the CDN's ISO file names carry (see ``modules.site.urls``); a time of the
 second occurrence of the repeated autumn hour carries ``fold=1`` (PEP 495), so
 ``wall_clock_to_utc`` still gives its instant.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 
-from modules.downloader.urls import (
+from modules.site.urls import (
     DEFAULT_TIMEZONE,
     get_zone,
     utc_to_wall_clock,

@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from modules.downloader.urls import ImageRef, build_image_url, parse_image_url
+from modules.site.urls import ImageRef, build_image_url, parse_image_url
 from modules.replica.jpeg import DEFAULT_SIZE, picture_bytes
 from modules.replica.page import PageOptions, route
 from modules.replica.schedule import Schedule

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from modules.downloader.urls import DEFAULT_TIMEZONE, get_zone, validate_name
+from modules.site.urls import DEFAULT_TIMEZONE, get_zone, validate_name
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -15,7 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from modules.database import coverage
-from modules.downloader.urls import DEFAULT_TIMEZONE
+from modules.site.urls import DEFAULT_TIMEZONE
 from modules.service.gaps import StreamRange
 
 logger = logging.getLogger(__name__)

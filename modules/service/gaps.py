@@ -23,7 +23,7 @@ from typing import Any
 from modules.database import coverage, days
 from modules.database.coverage import DayCoverage, DayRecordRow
 from modules.downloader.archive import day_folders, walk_archive
-from modules.downloader.urls import DEFAULT_TIMEZONE, terminal_today
+from modules.site.urls import DEFAULT_TIMEZONE, terminal_today
 from modules.service.outages import (
     DEFAULT_FACTOR,
     Outage,

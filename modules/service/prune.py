@@ -20,7 +20,7 @@ from pathlib import Path
 from modules.database import retention
 from modules.database.retention import OldDay
 from modules.downloader.archive import day_folders, walk_archive
-from modules.downloader.urls import DEFAULT_TIMEZONE, terminal_today
+from modules.site.urls import DEFAULT_TIMEZONE, terminal_today
 
 logger = logging.getLogger(__name__)
 

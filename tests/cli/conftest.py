@@ -29,7 +29,7 @@ from modules import cli
 from modules.database import models
 from modules.database.models import DayClaim, DownloadRun, Image
 from modules.downloader.archive import picture_path
-from modules.downloader.urls import build_image_url
+from modules.site.urls import build_image_url
 from modules.replica import Faults, ReplicaServer, Schedule
 from modules.replica.page import PageOptions
 

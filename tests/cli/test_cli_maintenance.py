@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from modules.database import models, queries
-from modules.downloader.urls import build_image_url
+from modules.site.urls import build_image_url
 from modules.replica import Faults, ReplicaServer, Schedule
 from modules.replica.jpeg import picture_bytes
 from tests.cli.conftest import (

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from modules.downloader.urls import terminal_today
+from modules.site.urls import terminal_today
 from tests.cli.conftest import (
     CLOSED_SITE,
     RunMain,

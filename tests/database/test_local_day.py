@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from modules.database import models, queries
-from modules.downloader.urls import DEFAULT_TIMEZONE
+from modules.site.urls import DEFAULT_TIMEZONE
 
 UTC = timezone.utc
 

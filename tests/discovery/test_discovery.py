@@ -23,7 +23,7 @@ from modules.downloader.discovery import (
     _year_clicks,
 )
 from modules.downloader.history_ready import EMPTY_HOLD_SECONDS
-from modules.downloader.urls import get_zone
+from modules.site.urls import get_zone
 from modules.replica.server import ReplicaServer
 from tests.discovery.conftest import (
     EMPTY_DAY,

@@ -26,7 +26,7 @@ from modules.downloader.discovery import (
     DiscoveryResult,
     PageUnreachable,
 )
-from modules.downloader.urls import timestamp_text, wall_clock_to_utc
+from modules.site.urls import timestamp_text, wall_clock_to_utc
 from modules.replica.schedule import Schedule
 from modules.replica.server import ReplicaServer
 from tests.discovery.conftest import EMPTY_DAY, TERMINAL, TIMEOUT, expected

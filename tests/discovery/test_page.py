@@ -12,7 +12,7 @@ from urllib.request import urlopen
 
 import pytest
 
-from modules.downloader.urls import build_image_url, parse_image_url
+from modules.site.urls import build_image_url, parse_image_url
 from modules.replica.page import PageOptions, Response, route
 from modules.replica.server import ReplicaServer
 from tests.discovery.conftest import EMPTY_DAY, FIRST_DAY, SCHEDULE, TERMINAL, TODAY

@@ -19,7 +19,7 @@ from modules.downloader import DrayDogDownloader
 from modules.downloader.archive import file_name, picture_path, read_picture_path
 from modules.downloader.discovery import DiscoveryResult
 from modules.downloader.reindex import reindex_archive
-from modules.downloader.urls import (
+from modules.site.urls import (
     ImageRef,
     build_image_url,
     capture_instants,

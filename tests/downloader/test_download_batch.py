@@ -27,7 +27,7 @@ from modules.downloader import (
 from modules.downloader.archive import picture_path
 from modules.downloader.fetch import HOST_TAG, PART_SUFFIX
 from modules.downloader.reindex import reindex_archive
-from modules.downloader.urls import get_zone, wall_clock_to_utc
+from modules.site.urls import get_zone, wall_clock_to_utc
 from modules.replica import Faults, ReplicaServer
 from tests.downloader.conftest import (
     DAY,

@@ -21,7 +21,7 @@ from modules.downloader import DrayDogDownloader, InvalidImageURL, InvalidName
 from modules.downloader import fetch as fetch_module
 from modules.downloader import selenium_client
 from modules.downloader.discovery import DiscoveryResult
-from modules.downloader.urls import wall_clock_to_utc
+from modules.site.urls import wall_clock_to_utc
 from modules.replica import Faults, ReplicaServer
 from tests.downloader.conftest import (
     DAY,

@@ -15,7 +15,7 @@ from modules.database.models import Image
 from modules.downloader.fetch import sha256_of
 from modules.downloader.archive import picture_path
 from modules.downloader.reindex import reindex_archive
-from modules.downloader.urls import build_image_url, wall_clock_to_utc
+from modules.site.urls import build_image_url, wall_clock_to_utc
 from tests.downloader.conftest import (
     DAY,
     STREAM,

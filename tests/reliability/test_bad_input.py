@@ -28,7 +28,7 @@ from modules.downloader import InvalidImageURL, InvalidName, build_image_url
 from modules.downloader.discovery import BrowserDiscovery
 from modules.downloader.fetch import UnsafeURL
 from modules.downloader.selenium_client import DrayDogDownloader
-from modules.downloader.urls import (
+from modules.site.urls import (
     parse_day,
     parse_image_url,
     parse_wall_clock,

@@ -32,7 +32,7 @@ from modules.database import claims, models
 from modules.downloader.archive import day_folder
 from modules.downloader.claimed import download_claimed
 from modules.downloader.discovery import DiscoveryResult
-from modules.downloader.urls import DEFAULT_TIMEZONE, terminal_today
+from modules.site.urls import DEFAULT_TIMEZONE, terminal_today
 from modules.downloader.report import DownloadReport
 from modules.downloader.selenium_client import DrayDogDownloader
 from tests.reliability.workers_helpers import (

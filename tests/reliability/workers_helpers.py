@@ -29,7 +29,7 @@ from sqlalchemy import select
 from modules.database.models import DayClaim, DownloadRun, Image, session_scope
 from modules.downloader.archive import picture_path
 from modules.downloader.fetch import HOST_TAG, PART_SUFFIX
-from modules.downloader.urls import build_image_url
+from modules.site.urls import build_image_url
 from modules.replica import Faults, ReplicaServer, Schedule
 from modules.replica.jpeg import picture_bytes
 

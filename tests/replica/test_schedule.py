@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from modules.downloader.urls import InvalidName, get_zone, wall_clock_to_utc
+from modules.site.urls import InvalidName, get_zone, wall_clock_to_utc
 from modules.replica.schedule import DEFAULT_HISTORY_DAYS, Schedule
 
 DAY = date(2025, 9, 6)

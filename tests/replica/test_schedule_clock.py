@@ -6,7 +6,7 @@ import json
 import urllib.request
 from datetime import date, datetime, timedelta, timezone
 
-from modules.downloader.urls import wall_clock_to_utc
+from modules.site.urls import wall_clock_to_utc
 from modules.replica import ReplicaServer, Schedule
 
 NOON = datetime(2025, 9, 20, 19, 0, tzinfo=timezone.utc)  # 12:00 in Los Angeles

@@ -20,7 +20,7 @@ import pytest
 import requests
 from PIL import Image
 
-from modules.downloader.urls import build_image_url, wall_clock_to_utc
+from modules.site.urls import build_image_url, wall_clock_to_utc
 from modules.replica import server as server_module
 from modules.replica.page import PageOptions, Response
 from modules.replica.schedule import Schedule

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from modules.downloader.urls import wall_clock_to_utc
+from modules.site.urls import wall_clock_to_utc
 from modules.replica import Faults, ReplicaServer
 from modules.service.metrics import MetricsServer, reason_label
 from tests.service.watch_helpers import (

@@ -18,7 +18,7 @@ from modules.downloader import (
     build_image_url,
     parse_image_url,
 )
-from modules.downloader.urls import (
+from modules.site.urls import (
     get_zone,
     parse_day,
     parse_wall_clock,
