@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--chromium", help="path of the chromium binary")
     download.add_argument("--chromedriver", help="path of chromedriver")
     download.add_argument(
+        "--refetch",
+        action="store_true",
+        help="read days recorded complete or empty again (default: skip them)",
+    )
+    download.add_argument(
         "--no-browser",
         action="store_true",
         help="skip discovery: use --timestamps-file",
@@ -326,7 +331,7 @@ def _download(args: argparse.Namespace) -> int:
                     day: date, stream: str, progress: _Progress
                 ) -> DownloadReport:
                     return downloader.download_day_safely(
-                        day, stream, progress=progress
+                        day, stream, progress=progress, force=args.refetch
                     )
 
                 rows = _download_days(discovered, days, streams, args.quiet)
@@ -394,6 +399,7 @@ def _download_claimed(
         worker=args.worker,
         lease=timedelta(seconds=args.lease_seconds),
         on_day=_day_line_printer(args.quiet),
+        force=args.refetch,
     )
 
 
@@ -432,6 +438,11 @@ def _progress(label: str, quiet: bool) -> _Progress:
 def _one_line(day: date, stream: str, report: DownloadReport) -> str:
     if report.error:
         return f"{day} {stream}: FAILED {report.error}"
+    if report.recorded is not None:
+        return (
+            f"{day} {stream}: already {report.recorded} ({report.already_present} "
+            f"of {report.requested} stored), not read again (--refetch reads it)"
+        )
     if report.empty:
         return f"{day} {stream}: empty (no pictures, confirmed by a second read)"
     return (
@@ -461,7 +472,7 @@ def _print_summary(reports: dict[tuple[date, str], DownloadReport]) -> None:
             (
                 str(day),
                 stream,
-                "empty" if report.empty else str(report.requested),
+                report.recorded or ("empty" if report.empty else str(report.requested)),
                 str(report.downloaded),
                 str(report.thumbnails),
                 str(report.already_present),

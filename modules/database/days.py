@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from modules.database.models import (
     ArchiveDay,
+    Image,
     read_scope,
     session_scope,
     upsert_insert,
@@ -141,6 +142,35 @@ def newest_done_day(terminal: str, stream: str) -> date | None:
     )
     with read_scope() as session:
         return session.execute(query).scalar_one_or_none()
+
+
+StoredKey = tuple[datetime, bool]
+"""A stored picture of a stream: its capture instant (aware UTC) and whether it is a thumbnail."""
+
+
+def stored_pictures(
+    terminal: str, stream: str, local_days: Collection[date]
+) -> dict[StoredKey, tuple[int | None, str | None]]:
+    """The size and SHA-256 of every picture stored of ``stream`` on ``local_days``.
+
+    Keyed by the picture's identity (instant and kind), not its file path, so the
+    answer holds wherever the archive is mounted. One query per 500 days, on the
+    (terminal, camera, local day) index.
+    """
+    wanted = sorted(set(local_days))
+    found: dict[StoredKey, tuple[int | None, str | None]] = {}
+    with read_scope() as session:
+        for start in range(0, len(wanted), 500):
+            query = select(
+                Image.timestamp, Image.is_thumbnail, Image.file_size, Image.sha256
+            ).where(
+                Image.terminal == terminal,
+                Image.camera_id == stream,
+                Image.local_day.in_(wanted[start : start + 500]),
+            )
+            for instant, thumbnail, size, sha256 in session.execute(query):
+                found[(instant, bool(thumbnail))] = (size, sha256)
+    return found
 
 
 def _of(terminal: str, stream: str) -> ColumnElement[bool]:

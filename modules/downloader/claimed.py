@@ -87,8 +87,11 @@ def download_claimed(
     lease: timedelta = DEFAULT_LEASE,
     progress: ProgressCallback | None = None,
     on_day: Callable[[date, str, DownloadReport], None] | None = None,
+    force: bool = False,
 ) -> dict[tuple[date, str], DownloadReport]:
     """Download the days of the range that no other worker holds, until none is left.
+
+    Days recorded complete or empty are not read again unless ``force``.
 
     Returns the reports of the days this worker did. A day that is not complete
     goes back to the pool (up to three attempts in all; a later run tries again). Bad stream names are a
@@ -109,7 +112,7 @@ def download_claimed(
         logger.info("%s claimed %s %s", name, claim.stream, claim.day)
         with _LeaseKeeper(claim, lease):
             report = downloader.download_day_safely(
-                claim.day, claim.stream, progress=progress
+                claim.day, claim.stream, progress=progress, force=force
             )
         claims.release(claim, done=_finished(downloader, claim.day, report))
         reports[(claim.day, claim.stream)] = report

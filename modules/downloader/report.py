@@ -37,6 +37,9 @@ class DownloadReport:
     empty: bool = False
     """The day has no pictures, as two independent reads of the page agreed; never
     set for a day whose page could not be read."""
+    recorded: str | None = None
+    """``complete`` or ``empty`` when the day was not read again because
+    ``archive_days`` records it so (the counts are the record's); else None."""
 
     @property
     def ok(self) -> bool:

@@ -96,6 +96,9 @@ class _Wanted:
     thumb_url: str
 
 
+Known = dict[tuple[datetime, bool], tuple[int | None, str | None]]
+"""Pictures with a row: (instant, is_thumbnail) -> (file_size, sha256), from the database."""
+
 ProgressCallback = Callable[[PictureOutcome, int, int], None]
 """Called as each picture finishes with its outcome, how many are done and how many there are."""
 
@@ -259,6 +262,7 @@ class DrayDogDownloader:
         *,
         save_dir: str | Path | None = None,
         progress: ProgressCallback | None = None,
+        force: bool = False,
     ) -> DownloadReport:
         """Discover a day's pictures, then download and record them.
 
@@ -266,11 +270,19 @@ class DrayDogDownloader:
         as one failure of the day, so they are never silently missing. The day's
         verdict goes to ``archive_days`` (see :mod:`modules.database.days`), also
         when the day fails; a database error there is counted, never raised.
+
+        A past day already recorded ``complete`` or ``empty`` is not read again (no
+        browser, no request): the report is the record's, with ``recorded`` set to
+        its status and no files listed. ``force=True`` reads and checks it anyway.
         """
         day = self._checked_day(date)
         validate_name(stream_name, "stream")
         # Judged before the page is read: a list read before midnight misses the rest.
         day_over = day < self.today()
+        if day_over and not force and save_dir is None:
+            known = self._recorded_done(stream_name, day)
+            if known is not None:
+                return known
         try:
             report = self._download_day(day, stream_name, save_dir, progress)
         except Stopped:
@@ -284,6 +296,38 @@ class DrayDogDownloader:
         status = day_status(report, day_over=day_over)
         self._record_day(stream_name, day, status, report, report.requested)
         return report
+
+    def _recorded_done(self, stream: str, day: date) -> DownloadReport | None:
+        """The report of a day recorded complete or empty, or None (then it is read)."""
+        if not self.persist:
+            return None
+        try:
+            record = days.get_day(self.terminal, stream, day)
+        except Exception as exc:
+            logger.warning(
+                "could not read the record of %s %s %s (%s): reading the day",
+                self.terminal,
+                stream,
+                day,
+                exc,
+            )
+            return None
+        if record is None or record.status not in days.DONE:
+            return None
+        logger.info(
+            "%s %s %s: already %s (%d stored), not read again",
+            self.terminal,
+            stream,
+            day,
+            record.status,
+            record.stored,
+        )
+        return DownloadReport(
+            requested=record.listed,
+            already_present=record.stored,
+            empty=record.status == days.EMPTY,
+            recorded=record.status,
+        )
 
     def _download_day(
         self,
@@ -347,27 +391,37 @@ class DrayDogDownloader:
         *,
         progress: ProgressCallback | None = None,
         on_day: Callable[[date, str, DownloadReport], None] | None = None,
+        force: bool = False,
     ) -> dict[tuple[date, str], DownloadReport]:
-        """Every day from ``start`` to ``end`` (inclusive) for each stream; a failing day is reported and the range goes on."""
+        """Every day from ``start`` to ``end`` (inclusive) for each stream; a failing day is reported and the range goes on.
+
+        Days recorded complete or empty are not read again unless ``force``."""
         days = self.checked_range(start, end)
         for stream in streams:
             validate_name(stream, "stream")
         reports: dict[tuple[date, str], DownloadReport] = {}
         for day in days:
             for stream in streams:
-                report = self.download_day_safely(day, stream, progress=progress)
+                report = self.download_day_safely(
+                    day, stream, progress=progress, force=force
+                )
                 reports[(day, stream)] = report
                 if on_day is not None:
                     on_day(day, stream, report)
         return reports
 
     def download_day_safely(
-        self, day: date, stream: str, *, progress: ProgressCallback | None = None
+        self,
+        day: date,
+        stream: str,
+        *,
+        progress: ProgressCallback | None = None,
+        force: bool = False,
     ) -> DownloadReport:
         """:meth:`download_date`, with a failure of the day turned into a report that says why."""
         started = time.monotonic()
         try:
-            return self.download_date(day, stream, progress=progress)
+            return self.download_date(day, stream, progress=progress, force=force)
         except Stopped:
             raise
         except Exception as exc:
@@ -454,14 +508,23 @@ class DrayDogDownloader:
         wall_time: datetime,
         is_thumbnail: bool,
         timestamp: datetime,
+        known: Known | None = None,
     ) -> PictureOutcome:
-        """The picture at ``destination``: already complete there, or fetched now."""
+        """The picture at ``destination``: already complete there, or fetched now.
+
+        A file present whose row (in ``known``) has its size and hash is not read
+        again; one without a row, or of another size, is hashed.
+        """
         if destination.is_file():
-            size, digest, status = (
-                destination.stat().st_size,
-                sha256_of(destination),
-                "present",
+            size = destination.stat().st_size
+            row_size, row_sha256 = (known or {}).get(
+                (timestamp, is_thumbnail), (None, None)
             )
+            if row_size == size and row_sha256 is not None:
+                digest = row_sha256
+            else:
+                digest = sha256_of(destination)
+            status = "present"
         else:
             fetched = self.fetcher.fetch(url, destination)
             size, digest, status = fetched.size, fetched.sha256, "downloaded"
@@ -550,11 +613,12 @@ class DrayDogDownloader:
         }:
             remove_stale_parts(folder)
         report.run_id = self._start_run(stream, len(wanted))
+        known = self._known(stream, wanted)
         pending: list[dict[str, Any]] = []
         interrupted = True
         try:
             for done, outcome in enumerate(
-                self._fetch_all(root, stream, wanted), start=1
+                self._fetch_all(root, stream, wanted, known), start=1
             ):
                 self._count(report, outcome)
                 if outcome.path is not None:
@@ -582,8 +646,21 @@ class DrayDogDownloader:
         )
         return report
 
+    def _known(self, stream: str, wanted: list[_Wanted]) -> Known:
+        """The rows already stored of ``wanted``'s days (empty without a database)."""
+        if not self.persist or not wanted:
+            return {}
+        local_days = {w.wall.date() for w in wanted}
+        try:
+            return days.stored_pictures(self.terminal, stream, local_days)
+        except Exception as exc:
+            logger.warning(
+                "could not read the stored rows (%s): present files are hashed", exc
+            )
+            return {}
+
     def _fetch_all(
-        self, root: Path, stream: str, wanted: list[_Wanted]
+        self, root: Path, stream: str, wanted: list[_Wanted], known: Known
     ) -> Iterable[PictureOutcome]:
         """Outcomes as pictures finish, with at most ``2 * max_workers`` in flight (bounded memory).
 
@@ -603,7 +680,9 @@ class DrayDogDownloader:
                         if self.stopping.is_set():
                             break
                         in_flight.add(
-                            pool.submit(self._fetch_picture, root, stream, picture)
+                            pool.submit(
+                                self._fetch_picture, root, stream, picture, known
+                            )
                         )
                         if len(in_flight) >= 2 * self.max_workers:
                             break
@@ -625,10 +704,10 @@ class DrayDogDownloader:
             )
 
     def _fetch_picture(
-        self, root: Path, stream: str, picture: _Wanted
+        self, root: Path, stream: str, picture: _Wanted, known: Known
     ) -> PictureOutcome:
         try:
-            return self._fetch_or_fall_back(root, stream, picture)
+            return self._fetch_or_fall_back(root, stream, picture, known)
         except Cancelled:
             raise
         except Exception as exc:
@@ -642,13 +721,15 @@ class DrayDogDownloader:
             )
 
     def _fetch_or_fall_back(
-        self, root: Path, stream: str, picture: _Wanted
+        self, root: Path, stream: str, picture: _Wanted, known: Known
     ) -> PictureOutcome:
         wall, full_url, thumb_url = picture.wall, picture.full_url, picture.thumb_url
         failed = partial(PictureOutcome, wall, "failed", timestamp=picture.timestamp)
         full_path = self._path(root, stream, picture.timestamp, False)
         try:
-            return self._obtain(full_url, full_path, wall, False, picture.timestamp)
+            return self._obtain(
+                full_url, full_path, wall, False, picture.timestamp, known
+            )
         except Absent as exc:
             logger.info(
                 "no full-size picture at %s (%s): trying the thumbnail",
@@ -661,7 +742,9 @@ class DrayDogDownloader:
             return failed(full_url, reason=exc.reason)
         thumb_path = self._path(root, stream, picture.timestamp, True)
         try:
-            return self._obtain(thumb_url, thumb_path, wall, True, picture.timestamp)
+            return self._obtain(
+                thumb_url, thumb_path, wall, True, picture.timestamp, known
+            )
         except Absent as exc:
             code = "404" if isinstance(exc, NotFound) else "403"
             return failed(full_url, reason=f"{code}: no picture, no thumbnail")

@@ -62,8 +62,8 @@ def test_a_whole_past_day_stored_is_complete_with_thumbnails_counted(
     rows = rows_under(tmp_path / "images")
     assert len(rows) == 12 and {row.local_day for row in rows} == {DAY}
 
-    # A rerun finds the files present: still complete, thumbnails still counted.
-    downloader.download_date(DAY, STREAM)
+    # A forced rerun finds the files present: still complete, thumbnails still counted.
+    downloader.download_date(DAY, STREAM, force=True)
     again = recorded()
     assert (again.status, again.stored, again.thumbnails) == ("complete", 12, 3)
 
@@ -127,7 +127,7 @@ def test_a_page_that_fails_is_recorded_failed_and_raised_but_never_undoes_a_done
     downloader.download_date(DAY, STREAM)
     assert recorded().status == "complete"
     monkeypatch.setattr(downloader, "discover", broken)
-    downloader.download_day_safely(DAY, STREAM)
+    downloader.download_day_safely(DAY, STREAM, force=True)
     assert recorded().status == "complete"
 
 

@@ -548,11 +548,16 @@ def test_an_unexpected_error_fails_one_picture_only(
     real_obtain = downloader._obtain
 
     def broken(
-        url: str, destination: Path, wall: datetime, is_thumbnail: bool, utc: datetime
+        url: str,
+        destination: Path,
+        wall: datetime,
+        is_thumbnail: bool,
+        utc: datetime,
+        known: Any = None,
     ) -> Any:
         if wall == walls[2]:
             raise RuntimeError("bug")
-        return real_obtain(url, destination, wall, is_thumbnail, utc)
+        return real_obtain(url, destination, wall, is_thumbnail, utc, known)
 
     monkeypatch.setattr(downloader, "_obtain", broken)
     report = downloader.download_images_direct(STREAM, walls)
