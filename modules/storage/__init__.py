@@ -1,0 +1,32 @@
+"""Where pictures live: one interface (:class:`Storage`), a local folder and S3.
+
+Every part that touches pictures (download, reindex, gaps, prune) goes through a
+Storage and names pictures by key, the path relative to the archive root, so the
+root (``--dir``) is configuration and never data.
+"""
+
+from modules.storage.base import (
+    MAX_PUT_BYTES,
+    InvalidKey,
+    KeyNotFound,
+    Storage,
+    StorageError,
+    StoredObject,
+    validate_key,
+    validate_prefix,
+)
+from modules.storage.local import LocalStorage
+from modules.storage.locations import open_storage
+
+__all__ = [
+    "MAX_PUT_BYTES",
+    "InvalidKey",
+    "KeyNotFound",
+    "LocalStorage",
+    "Storage",
+    "StorageError",
+    "StoredObject",
+    "open_storage",
+    "validate_key",
+    "validate_prefix",
+]

@@ -1,0 +1,160 @@
+"""The storage interface: pictures by key, wherever the archive lives.
+
+A key is a picture's path relative to the archive root, in POSIX form
+(``apm/in_gate/2025-09-06/in_gate_20250906T230734.jpg``), so the same key names the
+same picture in a local folder, under another mount point or in a bucket. Keys are
+checked here, once, so no implementation can be led outside its root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+MiB = 1024 * 1024
+MAX_PUT_BYTES = 64 * MiB
+"""The largest body ``put`` takes: one request (or one rename) for any picture (a
+JPEG is under 25 MiB), far below S3's 5 GiB single-PUT limit, so nothing is ever
+uploaded in parts."""
+
+
+class InvalidKey(ValueError):
+    """A key or prefix that could name something outside the archive, or differently per OS."""
+
+
+class StorageError(Exception):
+    """An operation on a stored object that failed; ``key`` says which."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class KeyNotFound(StorageError):
+    """The key names no stored object."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key, "no such object")
+
+
+class StoredObject(NamedTuple):
+    """One stored object as a listing gives it."""
+
+    key: str
+    size: int
+
+
+def validate_key(key: str) -> str:
+    """``key`` if it is a relative POSIX path of plain names; InvalidKey otherwise."""
+    _check_parts(key, key.split("/"))
+    return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """``prefix`` if a valid key starts with it (``""``, a folder ``a/b/``, or ``a/b/2025-``)."""
+    if prefix == "":
+        return prefix
+    parts = prefix.split("/")
+    if parts[-1] == "":
+        parts = parts[:-1]
+    _check_parts(prefix, parts)
+    return prefix
+
+
+def _check_parts(text: str, parts: list[str]) -> None:
+    if not text:
+        raise InvalidKey("empty key")
+    if "\\" in text or "\0" in text:
+        raise InvalidKey(f"backslash or NUL in key {text!r}")
+    if text.startswith("/"):
+        raise InvalidKey(
+            f"absolute key {text!r}: keys are relative to the archive root"
+        )
+    if ":" in text:
+        raise InvalidKey(
+            f"':' in key {text!r}: a drive on Windows, invalid in its names"
+        )
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise InvalidKey(f"key {text!r} has an empty, '.' or '..' part")
+
+
+def body_of(key: str, source: Path | bytes) -> bytes:
+    """The whole body to store, from bytes or a complete local file, within the cap."""
+    if isinstance(source, bytes):
+        body = source
+    else:
+        try:
+            with open(source, "rb") as handle:
+                body = handle.read(MAX_PUT_BYTES + 1)
+        except OSError as exc:
+            raise StorageError(key, f"cannot read {source}: {exc.strerror or exc}")
+    if len(body) > MAX_PUT_BYTES:
+        raise StorageError(key, f"body over the cap of {MAX_PUT_BYTES} bytes")
+    return body
+
+
+def md5_of(body: bytes) -> bytes:
+    """The MD5 digest S3 checks a body against (Content-MD5); not used for security."""
+    return hashlib.md5(body, usedforsecurity=False).digest()
+
+
+class Storage(ABC):
+    """Where an archive's pictures live: a local folder or an S3 bucket and prefix.
+
+    An object is visible under its key only complete: ``put`` of a body that was
+    verified before (a finished temp file, or bytes) appears at once or not at all.
+    """
+
+    @abstractmethod
+    def stat(self, key: str) -> int | None:
+        """The object's size in bytes, or None when there is none."""
+
+    @abstractmethod
+    def put(self, key: str, source: Path | bytes) -> int:
+        """Store a verified body under ``key``, replacing any; the size stored."""
+
+    @abstractmethod
+    def open(self, key: str) -> io.BufferedIOBase:
+        """The object's body to read (close it); KeyNotFound when there is none."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object; nothing to remove is no error (prune may run twice)."""
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> Iterator[StoredObject]:
+        """Every object whose key starts with ``prefix``, in key order."""
+
+    @abstractmethod
+    def folders(self, prefix: str = "") -> Iterator[str]:
+        """The names of the folders right under ``prefix`` (``""`` or ending in ``/``), sorted.
+
+        Lets gaps and prune visit only the days they look at, not every object.
+        """
+
+    @abstractmethod
+    def location(self, key: str) -> str:
+        """The full path or ``s3://`` URL of ``key``, for people and logs."""
+
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored under ``key``."""
+        return self.stat(key) is not None
+
+    def read(self, key: str) -> bytes:
+        """The object's whole body; KeyNotFound when there is none."""
+        with self.open(key) as body:
+            return body.read()
+
+
+def folder_prefix(prefix: str) -> str:
+    """``prefix`` checked as a folder: ``""`` or ending in ``/``."""
+    validate_prefix(prefix)
+    if prefix and not prefix.endswith("/"):
+        raise InvalidKey(f"folder prefix {prefix!r} must end with '/'")
+    return prefix

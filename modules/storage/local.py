@@ -1,0 +1,160 @@
+"""An archive in a local (or mounted) folder: ``<root>/<key>``.
+
+A body is written to a ``.part`` file beside its final name, synced, then renamed
+over it, so a reader sees the old object or the new one, never half of one; two
+writers of one key each rename a complete file and the last one stays.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from modules.storage.base import (
+    KeyNotFound,
+    Storage,
+    StorageError,
+    StoredObject,
+    body_of,
+    folder_prefix,
+    validate_key,
+    validate_prefix,
+)
+
+logger = logging.getLogger(__name__)
+
+PART_SUFFIX = ".part"
+HOST_TAG = socket.gethostname().replace(".", "_")
+"""Parts are named as the fetcher names its own (``.<name>.<host>-<pid>-<hex>.part``),
+so ``archive.remove_stale_parts`` knows whose they are and clears a dead writer's."""
+
+_MKDIR_ATTEMPTS = 3
+"""A delete may remove a folder a put has just made (it was empty): make it again."""
+
+
+class LocalStorage(Storage):
+    """Pictures as files under ``root`` (made when the first one is stored)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(os.path.abspath(root))
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+    def path(self, key: str) -> Path:
+        """The file of ``key``."""
+        return self.root.joinpath(*validate_key(key).split("/"))
+
+    def stat(self, key: str) -> int | None:
+        path = self.path(key)
+        try:
+            return path.stat().st_size if path.is_file() else None
+        except OSError as exc:
+            raise StorageError(key, f"cannot stat {path}: {exc.strerror or exc}")
+
+    def put(self, key: str, source: Path | bytes) -> int:
+        destination = self.path(key)
+        body = body_of(key, source)
+        token = f"{HOST_TAG}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        part = destination.with_name(f".{destination.name}.{token}{PART_SUFFIX}")
+        try:
+            self._write_synced(part, body)
+            os.replace(part, destination)
+        except OSError as exc:
+            raise StorageError(
+                key, f"cannot write {destination}: {exc.strerror or exc}"
+            ) from exc
+        finally:
+            part.unlink(missing_ok=True)
+        return len(body)
+
+    def _write_synced(self, part: Path, body: bytes) -> None:
+        for attempt in range(1, _MKDIR_ATTEMPTS + 1):
+            part.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                handle = open(part, "xb")
+            except FileNotFoundError:
+                if attempt == _MKDIR_ATTEMPTS:
+                    raise
+                continue
+            with handle:
+                handle.write(body)
+                handle.flush()
+                os.fsync(handle.fileno())
+            return
+
+    def open(self, key: str) -> io.BufferedIOBase:
+        path = self.path(key)
+        try:
+            return open(path, "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise KeyNotFound(key) from exc
+        except OSError as exc:
+            raise StorageError(key, f"cannot open {path}: {exc.strerror or exc}")
+
+    def delete(self, key: str) -> None:
+        path = self.path(key)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(key, f"cannot delete {path}: {exc.strerror or exc}")
+        self._remove_empty_folders(path.parent)
+
+    def _remove_empty_folders(self, folder: Path) -> None:
+        """Empty folders go with their last object, as in a bucket, so ``folders`` agree."""
+        while folder != self.root and self.root in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent
+
+    def list(self, prefix: str = "") -> Iterator[StoredObject]:
+        folder = validate_prefix(prefix).rpartition("/")[0]
+        start = self.root.joinpath(*folder.split("/")) if folder else self.root
+        yield from self._walk(start, f"{folder}/" if folder else "", prefix)
+
+    def _walk(self, folder: Path, base: str, prefix: str) -> Iterator[StoredObject]:
+        """The files under ``folder`` in key order: a folder sorts as its name plus ``/``."""
+        entries: list[tuple[str, os.DirEntry[str]]] = []
+        try:
+            with os.scandir(folder) as scan:
+                for entry in scan:
+                    if entry.is_dir(follow_symlinks=False):
+                        entries.append((f"{base}{entry.name}/", entry))
+                    elif not _is_part(entry.name):
+                        entries.append((base + entry.name, entry))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            raise StorageError(base, f"cannot list {folder}: {exc.strerror or exc}")
+        for key, entry in sorted(entries, key=lambda item: item[0]):
+            if key.endswith("/"):
+                if key.startswith(prefix) or prefix.startswith(key):
+                    yield from self._walk(Path(entry.path), key, prefix)
+            elif key.startswith(prefix) and entry.is_file():
+                yield StoredObject(key, entry.stat().st_size)
+
+    def folders(self, prefix: str = "") -> Iterator[str]:
+        folder = self.root.joinpath(*folder_prefix(prefix).split("/")[:-1])
+        try:
+            with os.scandir(folder) as scan:
+                names = [e.name for e in scan if e.is_dir(follow_symlinks=False)]
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            raise StorageError(prefix, f"cannot list {folder}: {exc.strerror or exc}")
+        yield from sorted(names)
+
+    def location(self, key: str) -> str:
+        return str(self.path(key))
+
+
+def _is_part(name: str) -> bool:
+    """A body being written (or left by a dead writer): never an object."""
+    return name.startswith(".") and name.endswith(PART_SUFFIX)
