@@ -1,0 +1,90 @@
+"""A real S3 API on 127.0.0.1 for the tests: moto's server, never AWS.
+
+``s3_endpoint`` (session) serves for the whole run; ``s3_env`` points boto3 at it
+with fake credentials and no profile files, so nothing a test does can reach AWS,
+and ``s3_bucket`` is a fresh, empty bucket per test. Import the fixtures into any
+test folder's conftest.py (``from tests.s3_server import s3_bucket, ...``).
+A test that stops the server makes its own :class:`MotoServer`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from modules.storage.s3 import new_s3_client
+
+REGION = "us-east-1"
+
+
+class MotoServer:
+    """moto's S3 on 127.0.0.1 in a thread; stopped and started again on the same port."""
+
+    def __init__(self) -> None:
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        self.port = self._server.get_host_and_port()[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def start_again(self) -> None:
+        """Serve again on the same port (moto keeps its buckets in this process)."""
+        self._server = ThreadedMotoServer(
+            ip_address="127.0.0.1", port=self.port, verbose=False
+        )
+        self._server.start()
+
+
+def point_boto3_at(monkeypatch: pytest.MonkeyPatch, endpoint: str, home: Path) -> None:
+    """The standard variables for ``endpoint``, fake credentials, no profile or config files."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "aws-config-absent"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "aws-creds-absent"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def make_bucket(endpoint: str) -> str:
+    """A new empty bucket on the server at ``endpoint``; its name."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    client = boto3.session.Session().client(
+        "s3", endpoint_url=endpoint, region_name=REGION
+    )
+    client.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """The URL of the moto server shared by the run."""
+    server = MotoServer()
+    try:
+        yield server.endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """boto3 configured by the environment for the test server only; its URL."""
+    point_boto3_at(monkeypatch, s3_endpoint, tmp_path)
+    client = new_s3_client()
+    assert client.meta.endpoint_url == s3_endpoint, "boto3 would leave this machine"
+    return s3_endpoint
+
+
+@pytest.fixture
+def s3_bucket(s3_env: str) -> str:
+    """A fresh, empty bucket on the test server (boto3 pointed at it)."""
+    return make_bucket(s3_env)
