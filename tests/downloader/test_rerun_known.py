@@ -8,7 +8,7 @@ Pictures come from the replica CDN; discovery is replaced at its seam.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import delete
 
 from modules.cli import _one_line, _print_summary
-from modules.database import days, models
+from modules.database import days, models, queries
 from modules.database.models import Image
 from modules.downloader import DrayDogDownloader, fetch, selenium_client
 from modules.downloader.discovery import DiscoveryResult
@@ -27,7 +27,6 @@ from tests.downloader.conftest import (
     STREAM,
     day_times,
     expected_bytes,
-    rows_under,
 )
 
 
@@ -72,17 +71,19 @@ def no_browser(monkeypatch: pytest.MonkeyPatch) -> type[NoBrowser]:
     return NoBrowser
 
 
+def rows_by_instant() -> dict[datetime, Image]:
+    """This test's rows (its own database) by capture instant, whatever their keys."""
+    return {row.timestamp: row for row in queries.list_images(limit=10_000)}
+
+
 def test_a_rerun_hashes_no_file_whose_row_has_its_size(
-    replica: ReplicaServer,
-    downloader: DrayDogDownloader,
-    hashes: Hashes,
-    tmp_path: Path,
+    replica: ReplicaServer, downloader: DrayDogDownloader, hashes: Hashes
 ) -> None:
     walls = day_times()[:10]
     first = downloader.download_images_direct(STREAM, walls)
     assert first.downloaded == 10 and first.ok
     assert hashes.paths == []  # hashed as the bodies came in, not read back
-    rows = {row.filepath: row for row in rows_under(tmp_path / "images")}
+    rows = rows_by_instant()
     assert len(rows) == 10
     replica.reset_counters()
 
@@ -90,25 +91,24 @@ def test_a_rerun_hashes_no_file_whose_row_has_its_size(
     assert (again.already_present, again.downloaded, again.ok) == (10, 0, True)
     assert hashes.paths == [] and replica.total_requests == 0
     # The rows still carry the hashes of the bytes the CDN served.
-    for row in rows_under(tmp_path / "images"):
-        assert row.sha256 == rows[row.filepath].sha256 is not None
+    for path in sorted(again.files):
+        assert Path(path).stat().st_size == len(expected_bytes(walls[0]))
+    for instant, row in rows_by_instant().items():
+        assert row.sha256 == rows[instant].sha256 is not None
 
 
 def test_a_present_file_without_a_row_or_of_another_size_is_hashed(
-    replica: ReplicaServer,
-    downloader: DrayDogDownloader,
-    hashes: Hashes,
-    tmp_path: Path,
+    replica: ReplicaServer, downloader: DrayDogDownloader, hashes: Hashes
 ) -> None:
     walls = day_times()[:6]
-    downloader.download_images_direct(STREAM, walls)
-    by_wall = {
-        row.timestamp: Path(row.filepath) for row in rows_under(tmp_path / "images")
-    }
-    paths = [by_wall[w] for w in sorted(by_wall)]
+    paths = [
+        Path(p) for p in sorted(downloader.download_images_direct(STREAM, walls).files)
+    ]
+    instants = sorted(rows_by_instant())
+    assert len(paths) == len(instants) == 6
     # One row lost (its file stays), one file changed in size behind the archive's back.
     with models.session_scope() as session:
-        session.execute(delete(Image).where(Image.filepath == str(paths[1])))
+        session.execute(delete(Image).where(Image.timestamp == instants[1]))
     paths[4].write_bytes(paths[4].read_bytes() + b"\0\0")
     replica.reset_counters()
 
@@ -116,10 +116,9 @@ def test_a_present_file_without_a_row_or_of_another_size_is_hashed(
     assert report.already_present == 6 and report.db_inserted == 1
     assert sorted(hashes.paths) == sorted([paths[1], paths[4]])
     assert replica.total_requests == 0
-    restored = {row.filepath: row for row in rows_under(tmp_path / "images")}
-    body = expected_bytes(walls[1])
-    assert restored[str(paths[1])].file_size == len(body)
-    assert restored[str(paths[1])].sha256 == fetch.sha256_of(paths[1])
+    restored = rows_by_instant()[instants[1]]
+    assert restored.file_size == len(expected_bytes(walls[1]))
+    assert restored.sha256 == fetch.sha256_of(paths[1])
 
 
 def test_without_a_database_present_files_are_hashed(
