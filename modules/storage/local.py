@@ -33,7 +33,7 @@ HOST_TAG = socket.gethostname().replace(".", "_")
 """Parts are named as the fetcher names its own (``.<name>.<host>-<pid>-<hex>.part``),
 so ``archive.remove_stale_parts`` knows whose they are and clears a dead writer's."""
 
-_MKDIR_ATTEMPTS = 3
+_MKDIR_ATTEMPTS = 5
 """A delete may remove a folder a put has just made (it was empty): make it again."""
 
 
@@ -75,10 +75,11 @@ class LocalStorage(Storage):
 
     def _write_synced(self, part: Path, body: bytes) -> None:
         for attempt in range(1, _MKDIR_ATTEMPTS + 1):
-            part.parent.mkdir(parents=True, exist_ok=True)
             try:
+                part.parent.mkdir(parents=True, exist_ok=True)
                 handle = open(part, "xb")
-            except FileNotFoundError:
+            except (FileNotFoundError, FileExistsError):
+                # A delete removed the folder between mkdir's steps or after it.
                 if attempt == _MKDIR_ATTEMPTS:
                     raise
                 continue
@@ -115,30 +116,35 @@ class LocalStorage(Storage):
             folder = folder.parent
 
     def list(self, prefix: str = "") -> Iterator[StoredObject]:
+        for key, entry in self._files(prefix):
+            try:
+                yield StoredObject(key, entry.stat().st_size)
+            except FileNotFoundError:
+                continue  # deleted since the folder was read
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        for key, _ in self._files(prefix):
+            yield key
+
+    def _files(self, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+        """The files whose keys start with ``prefix``, in key order.
+
+        Depth first over a stack of sorted folder listings rather than nested
+        generators, so each key passes through one frame whatever the depth.
+        """
         folder = validate_prefix(prefix).rpartition("/")[0]
         start = self.root.joinpath(*folder.split("/")) if folder else self.root
-        yield from self._walk(start, f"{folder}/" if folder else "", prefix)
-
-    def _walk(self, folder: Path, base: str, prefix: str) -> Iterator[StoredObject]:
-        """The files under ``folder`` in key order: a folder sorts as its name plus ``/``."""
-        entries: list[tuple[str, os.DirEntry[str]]] = []
-        try:
-            with os.scandir(folder) as scan:
-                for entry in scan:
-                    if entry.is_dir(follow_symlinks=False):
-                        entries.append((f"{base}{entry.name}/", entry))
-                    elif not _is_part(entry.name):
-                        entries.append((base + entry.name, entry))
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        except OSError as exc:
-            raise StorageError(base, f"cannot list {folder}: {exc.strerror or exc}")
-        for key, entry in sorted(entries, key=lambda item: item[0]):
-            if key.endswith("/"):
-                if key.startswith(prefix) or prefix.startswith(key):
-                    yield from self._walk(Path(entry.path), key, prefix)
-            elif key.startswith(prefix) and entry.is_file():
-                yield StoredObject(key, entry.stat().st_size)
+        stack = [iter(_scan(start, f"{folder}/" if folder else ""))]
+        while stack:
+            for key, entry, is_folder in stack[-1]:
+                if is_folder:
+                    if key.startswith(prefix) or prefix.startswith(key):
+                        stack.append(iter(_scan(entry.path, key)))
+                        break
+                elif key.startswith(prefix) and entry.is_file():
+                    yield key, entry
+            else:
+                stack.pop()
 
     def folders(self, prefix: str = "") -> Iterator[str]:
         folder = self.root.joinpath(*folder_prefix(prefix).split("/")[:-1])
@@ -155,6 +161,28 @@ class LocalStorage(Storage):
         return str(self.path(key))
 
 
-def _is_part(name: str) -> bool:
-    """A body being written (or left by a dead writer): never an object."""
-    return name.startswith(".") and name.endswith(PART_SUFFIX)
+def _scan(folder: str | Path, base: str) -> list[tuple[str, os.DirEntry[str], bool]]:
+    """A folder's entries by key, and whether each is a folder, sorted.
+
+    A folder's key ends in ``/``, so the order is S3's; a ``.part`` (a body being
+    written, or a dead writer's) is never an object.
+    """
+    entries = []
+    try:
+        with os.scandir(folder) as scan:
+            for entry in scan:
+                name = entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    entries.append((f"{base}{name}/", entry, True))
+                elif name[0] != "." or not name.endswith(PART_SUFFIX):
+                    entries.append((base + name, entry, False))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        raise StorageError(base, f"cannot list {folder}: {exc.strerror or exc}")
+    entries.sort(key=_first)
+    return entries
+
+
+def _first(item: tuple[str, os.DirEntry[str], bool]) -> str:
+    return item[0]

@@ -74,7 +74,7 @@ class S3Storage(Storage):
         if not bucket or "/" in bucket:
             raise ValueError(f"not a bucket name: {bucket!r}")
         self.bucket = bucket
-        self.prefix = validate_prefix(prefix.strip("/")) if prefix.strip("/") else ""
+        self.prefix = validate_prefix(prefix.strip("/"))
         self.client = client if client is not None else new_s3_client()
         self._base = f"{self.prefix}/" if self.prefix else ""
 

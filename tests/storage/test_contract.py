@@ -49,6 +49,7 @@ def test_put_stat_read_delete(storage: Storage) -> None:
     assert storage.stat(KEY) == len(body)
     assert storage.exists(KEY)
     assert storage.read(KEY) == body
+    assert storage.sha256(KEY) == hashlib.sha256(body).hexdigest()
     with storage.open(KEY) as handle:
         assert handle.read(3) == b"\xff\xd8\xff"
         assert handle.read() == body[3:]
@@ -99,6 +100,8 @@ def test_listing_in_key_order_by_prefix(storage: Storage) -> None:
     assert [key for key, _ in storage.list("apm/in_gate")] == sorted(keys[:5])
     assert list(storage.list(keys[0])) == [StoredObject(keys[0], 106)]
     assert list(storage.list("zpm/")) == []
+    assert list(storage.keys()) == sorted(keys)
+    assert list(storage.keys("apm/in_gate/2025-09-")) == keys[:3]
 
 
 def test_folders_are_the_names_under_a_prefix(storage: Storage) -> None:
@@ -268,3 +271,13 @@ def test_s3_put_is_one_request_with_the_body_md5(s3_bucket: str) -> None:
     assert headers["Content-MD5"] == base64.b64encode(hashlib.md5(body).digest())
     assert int(headers["Content-Length"]) == len(body)
     assert storage.read(KEY) == body
+
+
+def test_s3_missing_bucket_is_a_clear_error(s3_env: str) -> None:
+    storage = S3Storage("no-such-bucket-here", PREFIX)
+
+    with pytest.raises(StorageError, match="NoSuchBucket") as caught:
+        storage.put(KEY, jpeg(1))
+    assert caught.value.key == KEY
+    with pytest.raises(StorageError, match="NoSuchBucket"):
+        list(storage.list())

@@ -195,3 +195,27 @@ def test_two_processes_writing_one_key_leave_one_whole_object(
     assert reads > 0
     if kind == "local":
         assert [p.name for p in tmp_path.rglob("*.part")] == []
+
+
+def test_local_put_survives_a_delete_emptying_its_folder(tmp_path: Path) -> None:
+    """A delete removes the folder its last object leaves empty; a put that made
+    that folder a moment before makes it again rather than fail."""
+    storage = LocalStorage(tmp_path)
+    errors: list[Exception] = []
+
+    def churn(key: str) -> None:
+        try:
+            for number in range(400):
+                storage.put(key, jpeg(number, 256))
+                storage.delete(key)
+        except StorageError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=churn, args=(key,)) for key in (KEY, OTHER)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert list(tmp_path.iterdir()) == []
