@@ -93,7 +93,9 @@ def body_of(key: str, source: Path | bytes) -> bytes:
             with open(source, "rb") as handle:
                 body = handle.read(MAX_PUT_BYTES + 1)
         except OSError as exc:
-            raise StorageError(key, f"cannot read {source}: {exc.strerror or exc}")
+            raise StorageError(
+                key, f"cannot read {source}: {exc.strerror or exc}"
+            ) from exc
     if len(body) > MAX_PUT_BYTES:
         raise StorageError(key, f"body over the cap of {MAX_PUT_BYTES} bytes")
     return body

@@ -8,12 +8,12 @@ writers of one key each rename a complete file and the last one stays.
 from __future__ import annotations
 
 import io
-import logging
 import os
 import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from stat import S_ISREG
 
 from modules.storage.base import (
     KeyNotFound,
@@ -25,8 +25,6 @@ from modules.storage.base import (
     validate_key,
     validate_prefix,
 )
-
-logger = logging.getLogger(__name__)
 
 PART_SUFFIX = ".part"
 HOST_TAG = socket.gethostname().replace(".", "_")
@@ -53,9 +51,14 @@ class LocalStorage(Storage):
     def stat(self, key: str) -> int | None:
         path = self.path(key)
         try:
-            return path.stat().st_size if path.is_file() else None
+            found = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
         except OSError as exc:
-            raise StorageError(key, f"cannot stat {path}: {exc.strerror or exc}")
+            raise StorageError(
+                key, f"cannot stat {path}: {exc.strerror or exc}"
+            ) from exc
+        return found.st_size if S_ISREG(found.st_mode) else None
 
     def put(self, key: str, source: Path | bytes) -> int:
         destination = self.path(key)
@@ -96,14 +99,18 @@ class LocalStorage(Storage):
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise KeyNotFound(key) from exc
         except OSError as exc:
-            raise StorageError(key, f"cannot open {path}: {exc.strerror or exc}")
+            raise StorageError(
+                key, f"cannot open {path}: {exc.strerror or exc}"
+            ) from exc
 
     def delete(self, key: str) -> None:
         path = self.path(key)
         try:
             path.unlink(missing_ok=True)
         except OSError as exc:
-            raise StorageError(key, f"cannot delete {path}: {exc.strerror or exc}")
+            raise StorageError(
+                key, f"cannot delete {path}: {exc.strerror or exc}"
+            ) from exc
         self._remove_empty_folders(path.parent)
 
     def _remove_empty_folders(self, folder: Path) -> None:
@@ -154,7 +161,9 @@ class LocalStorage(Storage):
         except (FileNotFoundError, NotADirectoryError):
             return
         except OSError as exc:
-            raise StorageError(prefix, f"cannot list {folder}: {exc.strerror or exc}")
+            raise StorageError(
+                prefix, f"cannot list {folder}: {exc.strerror or exc}"
+            ) from exc
         yield from sorted(names)
 
     def location(self, key: str) -> str:
@@ -179,7 +188,9 @@ def _scan(folder: str | Path, base: str) -> list[tuple[str, os.DirEntry[str], bo
     except (FileNotFoundError, NotADirectoryError):
         return []
     except OSError as exc:
-        raise StorageError(base, f"cannot list {folder}: {exc.strerror or exc}")
+        raise StorageError(
+            base, f"cannot list {folder}: {exc.strerror or exc}"
+        ) from exc
     entries.sort(key=_first)
     return entries
 

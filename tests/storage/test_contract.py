@@ -118,6 +118,7 @@ def test_folders_are_the_names_under_a_prefix(storage: Storage) -> None:
     assert list(storage.folders("apm/in_gate/")) == ["2025-09-06", "2025-09-07"]
     assert list(storage.folders("apm/in_gate/2025-09-06/")) == []
     assert list(storage.folders("ctr/")) == []
+    assert storage.stat("apm/in_gate") is None, "a folder is no object"
 
     storage.delete("apm/in_gate/2025-09-07/in_gate_20250907T000101.jpg")
     assert list(storage.folders("apm/in_gate/")) == ["2025-09-06"]
