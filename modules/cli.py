@@ -18,6 +18,7 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from modules.database import migrations, models, queries
+from modules.database.keys import convert_to_keys
 from modules.downloader.report import DownloadReport
 from modules.downloader.selenium_client import DrayDogDownloader, PictureOutcome
 from modules.site.urls import (
@@ -169,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
         ("current", "show the database's schema revision"),
     ):
         _add_db(db_actions.add_parser(action, help=about))
+    db_actions.choices["upgrade"].add_argument(
+        "--dir",
+        default=os.environ.get(models.ARCHIVE_ENV),
+        help="archive root: stored absolute paths under it become keys "
+        f"(default ${models.ARCHIVE_ENV})",
+    )
     db.set_defaults(handler=_db)
 
     replica = commands.add_parser(
@@ -820,12 +827,25 @@ def _db(args: argparse.Namespace) -> int:
         if args.action == "upgrade":
             with engine.begin() as connection:
                 before = migrations.upgrade(connection)
+                converted = (
+                    None if args.dir is None else convert_to_keys(connection, args.dir)
+                )
             if before is None:
                 print(f"{where}: created at revision {head}")
             elif before == head:
                 print(f"{where}: already at revision {head}")
             else:
                 print(f"{where}: upgraded from revision {before} to {head}")
+            if converted is not None:
+                print(
+                    f"{converted[0]} stored paths under {args.dir} became keys"
+                    + (
+                        f", {converted[1]} kept (their key is taken)"
+                        if converted[1]
+                        else ""
+                    )
+                    + "; paths outside it stay absolute"
+                )
         else:
             with engine.begin() as connection:
                 revision = migrations.current_revision(connection)

@@ -30,7 +30,7 @@ POSTGRES_ENV = "DRAYDOG_TEST_POSTGRES_URL"
 
 
 def reset_database_state() -> None:
-    """Dispose the engine and forget the configured URL and retry policy.
+    """Dispose the engine and forget the configured URL, archive root and retry policy.
 
     The next use of the database reads ``DATABASE_URL`` again, as at import.
     """
@@ -41,6 +41,7 @@ def reset_database_state() -> None:
         models._state.engine = None
         models._state.factory = None
         models._state.retry = models._State().retry
+        models._state.archive_root = None
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +49,7 @@ def _isolated_database_state(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/isolated.sqlite3")
+    monkeypatch.delenv(models.ARCHIVE_ENV, raising=False)
     reset_database_state()
     yield
     reset_database_state()

@@ -57,6 +57,8 @@ from modules.database import migrations
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite:///data/draydog.sqlite3"
+ARCHIVE_ENV = "DRAYDOG_ARCHIVE"
+"""The archive root when none is configured: paths under it are stored as keys."""
 LOCAL_DAY_TIMEZONE = "America/Los_Angeles"
 """The zone of ``images.local_day`` when a record does not carry its day: the
 terminals' own (the downloader's default ``source_timezone``)."""
@@ -179,6 +181,17 @@ class Image(Base):
 UNPROCESSED = Image.processed.is_(False)
 """The condition of pictures no pipeline has processed, as the partial index states it."""
 Index("ix_images_run_id", Image.run_id)
+# A picture's identity: one row per picture, whatever path it was written through.
+# A unique index rather than a named constraint: SQLite adds it without rebuilding
+# the table (0.1.0's constraints have no names to alter).
+Index(
+    "uq_images_identity",
+    Image.terminal,
+    Image.camera_id,
+    Image.timestamp,
+    Image.is_thumbnail,
+    unique=True,
+)
 # Per stream and day, in capture order, with the size: gaps and stats group by it
 # without reading the table, and a day's pictures come out in time order
 # (local_day follows time).
@@ -254,6 +267,7 @@ class _State:
     engine: Engine | None = None
     factory: sessionmaker[Session] | None = None
     retry: Backoff = Backoff(attempts=5, base_delay=0.2, max_delay=5.0)
+    archive_root: str | None = None
 
 
 _state = _State()
@@ -279,13 +293,18 @@ def configure(
     *,
     retry_attempts: int | None = None,
     retry_delay: float | None = None,
+    archive_root: str | Path | None = None,
 ) -> None:
     """Switch the database (``None`` keeps the current URL) and set the retry policy.
 
-    The old engine, if any, is disposed; the new one is built on first use.
+    ``archive_root`` is the folder whose pictures are stored by key (see
+    :mod:`modules.database.keys`); ``None`` keeps the current one. The old engine,
+    if any, is disposed; the new one is built on first use.
     """
     new_url = None if url is None else normalize_url(url)
     with _lock:
+        if archive_root is not None:
+            _state.archive_root = str(archive_root)
         if retry_attempts is not None or retry_delay is not None:
             _state.retry = Backoff(
                 attempts=(
@@ -304,6 +323,11 @@ def configure(
             _state.url = new_url.render_as_string(hide_password=False)
             _state.engine = None
             _state.factory = None
+
+
+def archive_root() -> str | None:
+    """The configured archive root, else ``DRAYDOG_ARCHIVE``, else None (paths stay absolute)."""
+    return _state.archive_root or os.environ.get(ARCHIVE_ENV) or None
 
 
 def retry_policy() -> Backoff:

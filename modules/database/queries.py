@@ -1,8 +1,10 @@
 """Writes and reads of the archive's metadata.
 
-Writes are idempotent on ``filepath``: ``INSERT ... ON CONFLICT (filepath) DO NOTHING``
-never raises for a duplicate and never aborts an outer transaction (which a failed
-statement would do on PostgreSQL). Batches go in chunks, each its own transaction or
+Writes are idempotent on ``filepath`` and on a picture's identity (terminal, stream,
+instant, thumbnail or not): ``INSERT ... ON CONFLICT DO NOTHING`` skips a row that
+repeats either, never raises for it and never aborts an outer transaction (which a
+failed statement would do on PostgreSQL). A path under the archive root is stored
+as its key (see :mod:`modules.database.keys`). Batches go in chunks, each its own transaction or
 savepoint, so a failing chunk is rolled back alone.
 """
 
@@ -13,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,11 +23,13 @@ from sqlalchemy import Insert, Select, Table, func, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from modules.database.coverage import daily_totals
+from modules.database.keys import ArchiveRoot, path_for, stored_form
 from modules.database.models import (
     LOCAL_DAY_TIMEZONE,
     UNPROCESSED,
     DownloadRun,
     Image,
+    archive_root,
     read_scope,
     session_scope,
     upsert_insert,
@@ -82,8 +87,13 @@ def insert_image(
     run_id: int | None = None,
     local_day: date | None = None,
     session: Session | None = None,
+    root: str | Path | None = None,
 ) -> int:
-    """Store one picture's metadata and return its id; a known filepath returns the existing id.
+    """Store one picture's metadata and return its id; a known picture returns the existing id.
+
+    Known: the same filepath, or the same identity (terminal, stream, instant and
+    kind) under another path. A ``filepath`` under ``root`` (by default the
+    configured :func:`~modules.database.models.archive_root`) is stored as its key.
 
     ``local_day`` is the capture's day at the terminal; by default the timestamp's
     day in :data:`LOCAL_DAY_TIMEZONE`.
@@ -104,7 +114,8 @@ def insert_image(
             "is_thumbnail": is_thumbnail,
             "run_id": run_id,
             "local_day": local_day,
-        }
+        },
+        _root(root),
     )
     if session is not None:
         return _insert_one(session, record)
@@ -123,8 +134,27 @@ def _insert_one(session: Session, record: dict[str, Any]) -> int:
         return int(new_id)
     existing = session.execute(
         select(Image.id).where(Image.filepath == record["filepath"])
-    ).scalar_one()
+    ).scalar_one_or_none()
+    if existing is None:
+        existing = session.execute(
+            select(Image.id).where(*_same_identity(record))
+        ).scalar_one()
     return int(existing)
+
+
+def _same_identity(record: Mapping[str, Any]) -> list[Any]:
+    return [
+        Image.terminal == record["terminal"],
+        Image.camera_id == record["camera_id"],
+        Image.timestamp == record["timestamp"],
+        Image.is_thumbnail.is_(record["is_thumbnail"]),
+    ]
+
+
+def _root(root: str | Path | None) -> ArchiveRoot | None:
+    """The archive root paths are keyed under: ``root``, else the configured one."""
+    chosen = root if root is not None else archive_root()
+    return None if chosen is None else ArchiveRoot.of(chosen)
 
 
 def insert_images(
@@ -132,8 +162,13 @@ def insert_images(
     *,
     chunk_size: int = 500,
     session: Session | None = None,
+    root: str | Path | None = None,
 ) -> BatchResult:
     """Store many pictures' metadata in chunks; duplicates are skipped and counted.
+
+    A duplicate repeats a filepath or a picture's identity. Filepaths under ``root``
+    (by default the configured archive root) are stored as keys; ``ids`` and
+    ``failed`` name the records by the filepath they were given.
 
     Without ``session`` each chunk is one transaction; with it, one SAVEPOINT inside
     the caller's transaction. A chunk that still fails after the transient-error
@@ -150,13 +185,16 @@ def insert_images(
             f"chunk_size must be between 1 and {MAX_CHUNK_SIZE}, not {chunk_size!r}"
         )
     result = BatchResult()
+    keyed = _root(root)
     unique: dict[str, dict[str, Any]] = {}
+    given: dict[str, str] = {}
     for raw in records:
-        record = _normalize_record(raw)
+        record = _normalize_record(raw, keyed)
         if record["filepath"] in unique:
             result.duplicates += 1
         else:
             unique[record["filepath"]] = record
+            given[record["filepath"]] = str(raw["filepath"])
     rows = list(unique.values())
     for start in range(0, len(rows), chunk_size):
         chunk = rows[start : start + chunk_size]
@@ -165,11 +203,11 @@ def insert_images(
         except Exception as exc:
             reason = f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"
             logger.error("chunk of %d records failed: %s", len(chunk), reason)
-            result.failed.extend((row["filepath"], reason) for row in chunk)
+            result.failed.extend((given[row["filepath"]], reason) for row in chunk)
             continue
         result.inserted += inserted
         result.duplicates += len(chunk) - inserted
-        result.ids.update(ids)
+        result.ids.update({given[path]: row_id for path, row_id in ids.items()})
     return result
 
 
@@ -207,6 +245,10 @@ def _insert_chunk(
     if missing:
         query = select(Image.filepath, Image.id).where(Image.filepath.in_(missing))
         ids.update({path: int(old_id) for path, old_id in session.execute(query)})
+    for row in chunk:  # skipped for their identity, under another path: rare
+        if row["filepath"] not in ids:
+            same = select(Image.id).where(*_same_identity(row))
+            ids[row["filepath"]] = int(session.execute(same).scalar_one())
     return inserted, ids
 
 
@@ -230,7 +272,7 @@ _UNNEST_INSERT = text(
     f"INSERT INTO images ({', '.join(name for name, _ in _UNNEST_COLUMNS)}, processed) "
     "SELECT *, false FROM unnest("
     + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _UNNEST_COLUMNS)
-    + ") ON CONFLICT (filepath) DO NOTHING RETURNING id, filepath"
+    + ") ON CONFLICT DO NOTHING RETURNING id, filepath"
 )
 
 
@@ -242,12 +284,13 @@ def _as_arrays(chunk: list[dict[str, Any]]) -> dict[str, list[Any]]:
 def _insert_ignoring_duplicates(session: Session) -> Insert:
     # A Core insert on the table, not the ORM entity: the ORM's bulk-insert layer
     # costs more per row than the database does, and these writes need none of it.
-    return upsert_insert(session, IMAGES).on_conflict_do_nothing(
-        index_elements=["filepath"]
-    )
+    # No conflict target: a repeated filepath and a repeated identity are both skipped.
+    return upsert_insert(session, IMAGES).on_conflict_do_nothing()
 
 
-def _normalize_record(raw: Mapping[str, Any]) -> dict[str, Any]:
+def _normalize_record(
+    raw: Mapping[str, Any], root: ArchiveRoot | None
+) -> dict[str, Any]:
     unknown = set(raw) - IMAGE_FIELDS
     if unknown:
         raise ValueError(f"unknown image fields: {sorted(unknown)}")
@@ -267,7 +310,7 @@ def _normalize_record(raw: Mapping[str, Any]) -> dict[str, Any]:
     elif not isinstance(local_day, date) or isinstance(local_day, datetime):
         raise ValueError(f"local_day must be a date, not {local_day!r}")
     return {
-        "filepath": filepath,
+        "filepath": stored_form(filepath, root),
         "camera_id": camera_id,
         "terminal": raw.get("terminal") or "apm",
         "timestamp": timestamp,
@@ -313,12 +356,24 @@ def _writing(session: Session | None) -> Iterator[Session]:
             yield own
 
 
-def get_image_by_path(filepath: str, *, session: Session | None = None) -> Image | None:
-    """The picture stored at ``filepath``, or None."""
+def get_image_by_path(
+    filepath: str,
+    *,
+    session: Session | None = None,
+    root: str | Path | None = None,
+) -> Image | None:
+    """The picture stored at ``filepath`` (a path under ``root`` is looked up by key), or None."""
+    stored = stored_form(filepath, _root(root))
     with _reading(session) as s:
         return s.execute(
-            select(Image).where(Image.filepath == filepath)
+            select(Image).where(Image.filepath == stored)
         ).scalar_one_or_none()
+
+
+def image_location(image: Image, root: str | Path | None = None) -> Path:
+    """The full path of a picture's file: its key under ``root`` (default: the configured
+    archive root), or the absolute path stored for a file outside any root."""
+    return path_for(image.filepath, root if root is not None else archive_root())
 
 
 def _image_filter(
@@ -477,19 +532,40 @@ def mark_image_processed(image_id: int, *, session: Session | None = None) -> bo
 
 
 def known_filepaths(
-    filepaths: Sequence[str], *, session: Session | None = None
+    filepaths: Sequence[str],
+    *,
+    session: Session | None = None,
+    root: str | Path | None = None,
 ) -> set[str]:
-    """Which of ``filepaths`` already have a row (looked up in slices, for long lists)."""
+    """Which of ``filepaths`` already have a row (looked up in slices, for long lists).
+
+    A path under ``root`` (default: the configured archive root) is looked up by key.
+    """
+    keyed = _root(root)
+    stored = {stored_form(path, keyed): path for path in filepaths}
+    keys = list(stored)
     found: set[str] = set()
     with _reading(session) as s:
-        for start in range(0, len(filepaths), 1000):
-            part = filepaths[start : start + 1000]
+        for start in range(0, len(keys), 1000):
+            part = keys[start : start + 1000]
             found.update(
-                s.execute(
+                stored[key]
+                for key in s.execute(
                     select(Image.filepath).where(Image.filepath.in_(part))
                 ).scalars()
             )
     return found
+
+
+def day_filepaths(terminal: str, stream: str, local_day: date) -> set[str]:
+    """The stored filepaths (keys, mostly) of one stream's pictures of one day at the terminal."""
+    query = select(Image.filepath).where(
+        Image.terminal == terminal,
+        Image.camera_id == stream,
+        Image.local_day == local_day,
+    )
+    with read_scope() as s:
+        return set(s.execute(query).scalars())
 
 
 @dataclass(frozen=True)

@@ -624,14 +624,14 @@ class DrayDogDownloader:
                 if outcome.path is not None:
                     pending.append(self._record(stream, outcome, report.run_id))
                 if len(pending) >= self.batch_size:
-                    self._persist(report, pending)
+                    self._persist(report, pending, root)
                     pending = []
                 if progress is not None:
                     progress(outcome, done, len(wanted))
             interrupted = False
         finally:
             # Also when interrupted: the files already on disk get their rows.
-            self._persist(report, pending)
+            self._persist(report, pending, root)
             report.seconds = time.monotonic() - started
             self._finish_run(report, interrupted=interrupted)
         logger.info(
@@ -826,10 +826,13 @@ class DrayDogDownloader:
 
     # --- the database, which never fails a download -----------------------------------
 
-    def _persist(self, report: DownloadReport, records: list[dict[str, Any]]) -> None:
+    def _persist(
+        self, report: DownloadReport, records: list[dict[str, Any]], root: Path
+    ) -> None:
+        """Write the rows; paths under the archive ``root`` are stored as its keys."""
         if not self.persist or not records:
             return
-        result = queries.insert_images(records, chunk_size=self.batch_size)
+        result = queries.insert_images(records, chunk_size=self.batch_size, root=root)
         report.db_inserted += result.inserted
         report.db_duplicates += result.duplicates
         report.db_failed += len(result.failed)

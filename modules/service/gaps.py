@@ -13,7 +13,6 @@ only the archive folder's walk, for the rows-and-files check, reads file by file
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
@@ -22,6 +21,7 @@ from typing import Any
 
 from modules.database import coverage, days
 from modules.database.coverage import DayCoverage, DayRecordRow
+from modules.database.keys import ArchiveRoot
 from modules.downloader.archive import day_folders, walk_archive
 from modules.site.urls import DEFAULT_TIMEZONE, terminal_today
 from modules.service.outages import (
@@ -313,16 +313,17 @@ def _compare_rows_and_files(
     start: date,
     end: date,
 ) -> None:
-    root = archive.resolve()
+    """Rows and files compared by key, so the archive may be mounted anywhere; listed as full paths."""
+    root, full = ArchiveRoot.of(archive), archive.resolve()
     files: set[str] = set()
-    for folder in day_folders(root, terminal, stream):
+    for folder in day_folders(archive, terminal, stream):
         if start <= folder.day <= end:
-            files.update(str(picture.path) for picture in walk_archive(folder.path))
-    prefix = str(root) + os.sep
+            prefix = f"{folder.terminal}/{folder.stream}/{folder.path.name}/"
+            files.update(prefix + p.path.name for p in walk_archive(folder.path))
     rows = {
-        path
-        for path in coverage.filepaths(terminal, stream, start, end)
-        if path.startswith(prefix)
+        key
+        for stored in coverage.filepaths(terminal, stream, start, end)
+        if (key := root.key_of_stored(stored)) is not None
     }
-    report.rows_without_files.extend(sorted(rows - files))
-    report.files_without_rows.extend(sorted(files - rows))
+    report.rows_without_files.extend(str(full / key) for key in sorted(rows - files))
+    report.files_without_rows.extend(str(full / key) for key in sorted(files - rows))

@@ -18,6 +18,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from modules.database import retention
+from modules.database.keys import ArchiveRoot, path_for
 from modules.database.retention import OldDay
 from modules.downloader.archive import day_folders, walk_archive
 from modules.site.urls import DEFAULT_TIMEZONE, terminal_today
@@ -83,11 +84,11 @@ def plan_prune(
     if not thumbnails_only:
         plan.day_records = retention.days_recorded_before(cutoff)
     if archive is not None:
-        known = _known_paths(cutoff, thumbnails_only)
+        known = _known_keys(archive, cutoff, thumbnails_only)
         plan.files_without_rows = [
             path
-            for path in _old_files(archive, cutoff, thumbnails_only)
-            if str(path) not in known
+            for key, path in _old_files(archive, cutoff, thumbnails_only)
+            if key not in known
         ]
     return plan
 
@@ -98,8 +99,9 @@ def prune(
     """Remove the pictures of the days before ``cutoff``: files, then their rows.
 
     ``thumbnails_only`` removes only pictures kept as thumbnails, and keeps the days'
-    records (what the site listed). ``archive`` also empties the folder's old day
-    folders of pictures that have no row.
+    records (what the site listed). ``archive`` is the root the rows' keys are
+    relative to (without it, a row with a key stays, reported as failed), and its
+    old day folders are emptied of pictures that have no row.
     """
     report = PruneReport()
     after = 0
@@ -110,12 +112,16 @@ def prune(
         if not page:
             break
         after = page[-1][0]
-        gone = [image_id for image_id, path in page if _remove(Path(path), report)]
+        gone = [
+            image_id
+            for image_id, stored in page
+            if _remove_stored(stored, archive, report)
+        ]
         report.rows_removed += retention.delete_images(gone)
     if archive is not None:
-        kept = _known_paths(cutoff, thumbnails_only)  # rows whose file would not go
-        for path in _old_files(archive, cutoff, thumbnails_only):
-            if str(path) not in kept:
+        kept = _known_keys(archive, cutoff, thumbnails_only)  # rows whose file stays
+        for key, path in _old_files(archive, cutoff, thumbnails_only):
+            if key not in kept:
                 _remove(path, report)
         _remove_empty_day_folders(archive, cutoff)
     if not thumbnails_only:
@@ -131,6 +137,16 @@ def prune(
         len(report.failed),
     )
     return report
+
+
+def _remove_stored(stored: str, archive: Path | None, report: PruneReport) -> bool:
+    """Delete a row's picture, found by its key under ``archive`` (or absolute path)."""
+    try:
+        path = path_for(stored, archive)
+    except ValueError as exc:
+        report.failed.append((stored, str(exc)))
+        return False
+    return _remove(path, report)
 
 
 def _remove(path: Path, report: PruneReport) -> bool:
@@ -154,20 +170,29 @@ def _old_day_folders(archive: Path, cutoff: date) -> Iterator[Path]:
             yield folder.path
 
 
-def _old_files(archive: Path, cutoff: date, thumbnails_only: bool) -> Iterator[Path]:
+def _old_files(
+    archive: Path, cutoff: date, thumbnails_only: bool
+) -> Iterator[tuple[str, Path]]:
+    """The old day folders' pictures, each with its key."""
+    root = archive.resolve()
     for folder in _old_day_folders(archive, cutoff):
+        prefix = folder.relative_to(root).as_posix() + "/"
         for picture in walk_archive(folder):
             if picture.is_thumbnail or not thumbnails_only:
-                yield picture.path
+                yield prefix + picture.path.name, picture.path
 
 
-def _known_paths(cutoff: date, thumbnails_only: bool) -> set[str]:
+def _known_keys(archive: Path, cutoff: date, thumbnails_only: bool) -> set[str]:
+    """The keys under ``archive`` of the rows before ``cutoff`` (absolute paths under it too)."""
+    root = ArchiveRoot.of(archive)
     known: set[str] = set()
     after = 0
     while page := retention.old_pictures(
         cutoff, thumbnails_only=thumbnails_only, after_id=after, limit=PAGE
     ):
-        known.update(path for _, path in page)
+        known.update(
+            key for _, stored in page if (key := root.key_of_stored(stored)) is not None
+        )
         after = page[-1][0]
     return known
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from modules import cli
 from modules.database import models
+from modules.database.keys import path_for
 from modules.database.models import DayClaim, DownloadRun, Image
 from modules.downloader.archive import picture_path
 from modules.site.urls import build_image_url
@@ -290,9 +291,10 @@ def read_images(url: str) -> list[Image]:
         close()
 
 
-def row_paths(url: str) -> list[Path]:
-    """The ``filepath`` of every image row, as paths (duplicates kept, to be counted)."""
-    return [Path(row.filepath) for row in read_images(url)]
+def row_paths(url: str, root: Path) -> list[Path]:
+    """The full path of every image row's file in the archive at ``root`` (duplicates
+    kept, to be counted)."""
+    return [path_for(row.filepath, root.resolve()) for row in read_images(url)]
 
 
 def read_claims(url: str) -> list[DayClaim]:

@@ -48,7 +48,7 @@ TQDM_MARKS = ("pic/s", "it/s", "%|")
 def _assert_archive_matches_database(root: Path, db: str, expected: set[Path]) -> None:
     """Exactly the expected pictures on disk, one row each, no partial file."""
     assert pictures_under(root) == expected
-    rows = row_paths(db)
+    rows = row_paths(db, root)
     assert len(rows) == len(set(rows)), "duplicate rows"
     assert set(rows) == expected
     assert part_files(root) == []

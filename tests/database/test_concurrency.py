@@ -28,10 +28,11 @@ T0 = datetime(2024, 6, 1, tzinfo=timezone.utc)
 
 
 def make_records(paths: list[str]) -> list[dict[str, Any]]:
+    """One picture per path: its folder is its stream, its number its second."""
     return [
         {
             "filepath": path,
-            "camera_id": "in_gate",
+            "camera_id": path.split("/", 1)[0],
             "timestamp": T0 + timedelta(seconds=int(path.rsplit("/", 1)[-1])),
             "file_size": 100,
         }

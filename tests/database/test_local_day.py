@@ -23,13 +23,14 @@ def test_insert_paths_fill_local_day_in_the_terminals_zone_unless_given(
     # 03:30 UTC on June 2nd is 20:30 on June 1st at the terminal.
     evening = datetime(2024, 6, 2, 3, 30, tzinfo=UTC)
     queries.insert_image("/a/one.jpg", "in_gate", evening)
-    queries.insert_image("/a/tokyo.jpg", "in_gate", evening, local_day=date(2024, 6, 2))
+    # One picture per stream at that instant (a picture's identity).
+    queries.insert_image("/a/tokyo.jpg", "tokyo", evening, local_day=date(2024, 6, 2))
     result = queries.insert_images(
         [
-            {"filepath": "/a/batch.jpg", "camera_id": "in_gate", "timestamp": evening},
+            {"filepath": "/a/batch.jpg", "camera_id": "batch", "timestamp": evening},
             {
                 "filepath": "/a/given.jpg",
-                "camera_id": "in_gate",
+                "camera_id": "given",
                 "timestamp": evening,
                 "local_day": date(2024, 6, 2),
             },

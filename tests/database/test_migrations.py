@@ -76,14 +76,15 @@ def rows_of(table: Table) -> list[dict[str, Any]]:
 def test_a_new_database_is_created_at_the_newest_revision(db_url: str) -> None:
     models.configure(db_url)
     models.init_db()
-    assert revision_of(db_url) == migrations.head() == "0003"
-    assert stored_version(db_url) == ["0003"]
+    assert revision_of(db_url) == migrations.head() == "0004"
+    assert stored_version(db_url) == ["0004"]
     assert schema_differences(db_url) == []
     assert {
         "ix_images_run_id",
         "ix_images_unprocessed",
         "ix_images_terminal_camera_local_day",
         "ix_images_thumbnails",
+        "uq_images_identity",
     } <= index_names(db_url)
 
 
@@ -229,6 +230,7 @@ def test_the_package_ships_its_migrations() -> None:
         "r0001_schema_of_0_1_0.py",
         "r0002_index_run_id_and_unprocessed.py",
         "r0003_archive_days_and_local_day.py",
+        "r0004_picture_identity.py",
     ]
     assert (migrations.FOLDER / "env.py").is_file()
     assert (migrations.FOLDER / "script.py.mako").is_file()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -24,7 +25,9 @@ T0 = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def record(path: str, **fields: Any) -> dict[str, Any]:
-    return {"filepath": path, "camera_id": "in_gate", "timestamp": T0, **fields}
+    """A picture of its own: each path gets its own capture instant (its identity)."""
+    instant = T0 + timedelta(microseconds=zlib.crc32(path.encode()))
+    return {"filepath": path, "camera_id": "in_gate", "timestamp": instant, **fields}
 
 
 def records(paths: list[str]) -> list[dict[str, Any]]:

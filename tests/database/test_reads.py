@@ -20,11 +20,12 @@ T0 = datetime(2025, 9, 6, 12, 0, tzinfo=UTC)
 
 
 def store(count: int, *, same_time_every: int = 1) -> list[int]:
-    """``count`` pictures; every ``same_time_every`` of them share one capture time."""
+    """``count`` pictures; every ``same_time_every`` of them share one capture time
+    (each of another stream: one picture per stream and instant)."""
     records: list[dict[str, Any]] = [
         {
             "filepath": f"apm/in_gate/{i:05d}.jpg",
-            "camera_id": "in_gate",
+            "camera_id": "in_gate" + "_b" * (i % same_time_every),
             "timestamp": T0 + timedelta(seconds=i // same_time_every),
         }
         for i in range(count)

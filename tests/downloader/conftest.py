@@ -70,9 +70,16 @@ def expected_bytes(
 
 
 def rows_under(root: Path) -> list[Image]:
-    """The image rows whose files lie under ``root`` (the database may be shared)."""
-    prefix = str(root.resolve())
-    return [row for row in queries.list_images() if row.filepath.startswith(prefix)]
+    """The image rows whose files lie under ``root`` (the database may be shared), each
+    with ``filepath`` read back as the file's full path (``queries.image_location``)."""
+    base = root.resolve()
+    rows = []
+    for row in queries.list_images():
+        full = queries.image_location(row, base)
+        if full.is_relative_to(base):
+            row.filepath = str(full)  # a detached copy: the row itself keeps its key
+            rows.append(row)
+    return rows
 
 
 def files_under(root: Path) -> list[Path]:

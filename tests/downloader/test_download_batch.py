@@ -753,6 +753,9 @@ def test_an_interrupted_batch_closes_its_run_and_records_its_files(
     (run,) = queries.recent_runs()
     assert (run.status, run.downloaded) == ("interrupted", 5)
     assert run.finished_at is not None
-    recorded = {image.filepath for image in queries.list_images()}
+    recorded = {
+        queries.image_location(image, downloader.download_dir)
+        for image in queries.list_images()
+    }
     assert len(recorded) == 5
     assert all(Path(path).is_file() for path in recorded)

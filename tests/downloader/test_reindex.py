@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete
 
+from modules.database.keys import key_for
 from modules.database import models, queries
 from modules.database.models import Image
 from modules.downloader.fetch import sha256_of
@@ -40,11 +41,10 @@ def write_archive(root: Path, walls: list[datetime]) -> list[Path]:
     return paths
 
 
-def delete_rows(paths: list[Path]) -> None:
+def delete_rows(root: Path, paths: list[Path]) -> None:
+    keys = [key_for(path, root) for path in paths]
     with models.session_scope() as session:
-        session.execute(
-            delete(Image).where(Image.filepath.in_([str(p.resolve()) for p in paths]))
-        )
+        session.execute(delete(Image).where(Image.filepath.in_(keys)))
 
 
 def test_reindex_inserts_exactly_the_missing_rows(
@@ -77,7 +77,7 @@ def test_reindex_inserts_exactly_the_missing_rows(
         assert row.source_url == build_image_url(CDN, TERMINAL, STREAM, wall, thumbnail)
     ids_before = {path: row.id for path, row in rows.items()}
 
-    delete_rows(paths[3:8])
+    delete_rows(root, paths[3:8])
     second = reindex_archive(root, cdn_url=CDN)
 
     assert (second.scanned, second.missing, second.inserted) == (20, 5, 5)
@@ -172,7 +172,7 @@ def test_reindex_counts_rows_written_meanwhile_as_duplicates(
     """A downloader may write a row between the lookup and the insert: counted, not failed."""
     root = tmp_path / "a"
     paths = write_archive(root, day_times(DAY)[:3])
-    monkeypatch.setattr(queries, "known_filepaths", lambda filepaths: set())
+    monkeypatch.setattr(queries, "day_filepaths", lambda terminal, stream, day: set())
     assert reindex_archive(root).inserted == 3
     again = reindex_archive(root)
     assert (again.missing, again.inserted, again.duplicates) == (3, 0, 3)

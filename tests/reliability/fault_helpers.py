@@ -151,9 +151,16 @@ def part_files(root: Path) -> list[Path]:
 
 
 def rows_under(root: Path) -> list[Image]:
-    """The image rows whose files lie under ``root``."""
-    prefix = str(root.resolve())
-    return [row for row in queries.list_images() if row.filepath.startswith(prefix)]
+    """The image rows whose files lie under ``root``, each with ``filepath`` read back as
+    the file's full path (``queries.image_location``)."""
+    base = root.resolve()
+    rows = []
+    for row in queries.list_images():
+        full = queries.image_location(row, base)
+        if full.is_relative_to(base):
+            row.filepath = str(full)  # a detached copy: the row itself keeps its key
+            rows.append(row)
+    return rows
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import pytest
 from PIL import Image as PILImage
 from sqlalchemy import select
 
+from modules.database import queries
 from modules.database.models import DayClaim, DownloadRun, Image, session_scope
 from modules.downloader.archive import picture_path
 from modules.downloader.fetch import HOST_TAG, PART_SUFFIX
@@ -301,12 +302,13 @@ def check_archive(root: Path, expected: dict[Path, bytes]) -> Figures:
     assert all(decodes(data) for data in state.pictures.values())
 
     rows = image_rows()
-    paths = Counter(row.filepath for row in rows)
+    base = root.resolve()
+    paths = Counter(str(queries.image_location(row, base)) for row in rows)
     duplicates = sum(count - 1 for count in paths.values())
     assert duplicates == 0
     assert set(paths) == {str(path) for path in expected}
     for row in rows:
-        data = expected[Path(row.filepath)]
+        data = expected[queries.image_location(row, base)]
         assert row.file_size == len(data)
         assert row.sha256 == hashlib.sha256(data).hexdigest()
         assert row.terminal == TERMINAL and not row.is_thumbnail

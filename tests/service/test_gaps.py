@@ -250,12 +250,12 @@ def test_gaps_of_an_archive_the_downloader_made(
 
     # A file deleted by hand, a row deleted by hand: both show.
     rows = sorted(queries.list_images(), key=lambda image: image.timestamp)
-    Path(rows[0].filepath).unlink()
-    with_row_gone = rows[1].filepath
-    delete_rows(sqlite_db, [with_row_gone])
+    file_gone = queries.image_location(rows[0], root)
+    file_gone.unlink()
+    delete_rows(sqlite_db, [rows[1].filepath])
     again = find_gaps(start=first, end=third, archive=root, today=third + timedelta(1))
-    assert again.rows_without_files == [rows[0].filepath]
-    assert again.files_without_rows == [with_row_gone]
+    assert again.rows_without_files == [str(file_gone)]
+    assert again.files_without_rows == [str(queries.image_location(rows[1], root))]
 
 
 def test_the_rhythm_is_measured_on_the_days_with_pictures_when_the_sample_misses_them(
