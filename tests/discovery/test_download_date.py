@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from modules.database import days, models
 from modules.downloader import DrayDogDownloader
 from modules.replica.server import ReplicaServer
 from tests.discovery.conftest import TIMEOUT, browser_paths, expected
@@ -117,3 +118,30 @@ def test_thumbnails_that_fail_in_the_page_still_get_their_full_size_pictures(
     names = {Path(f).name for f in report.files}
     for stamp in no_thumbnail:
         assert f"in_gate_{stamp.replace('-', '').replace(':', '')}.jpg" in names
+
+
+def test_a_day_recorded_complete_is_not_read_again_in_the_browser(
+    replica: ReplicaServer,
+    page_options: Callable[..., None],
+    tmp_path: Path,
+    sqlite_url: str,
+) -> None:
+    models.configure(sqlite_url)
+    models.init_db()
+    page_options(render_delay=(0.05, 0.1))
+    with make_downloader(replica, tmp_path) as first:
+        first.persist = True
+        assert first.download_date(DAY, "in_gate").ok
+    assert days.get_day("apm", "in_gate", DAY).status == "complete"  # type: ignore[union-attr]
+    replica.reset_counters()
+    with make_downloader(replica, tmp_path) as again:
+        again.persist = True
+        report = again.download_date(DAY, "in_gate")
+        assert again._discovery is None  # no browser was started
+    assert report.recorded == "complete" and report.requested == len(expected(DAY))
+    assert replica.total_requests == 0
+    with make_downloader(replica, tmp_path) as forced:
+        forced.persist = True
+        report = forced.download_date(DAY, "in_gate", force=True)
+    assert report.recorded is None
+    assert report.already_present == len(expected(DAY)) and report.downloaded == 0
