@@ -311,3 +311,101 @@ def test_0003_downgrades_to_0002(db_url: str) -> None:
         "ix_images_terminal_camera_local_day",
         "ix_images_thumbnails",
     } & index_names(db_url)
+
+
+# --- revision 0004 and `draydog db upgrade --dir`: identity and keys ------------------------
+
+
+def upgrade_with_root(url: str, root: str, capsys: pytest.CaptureFixture[str]) -> str:
+    from modules.cli import main
+
+    assert main(["db", "upgrade", "--db", url, "--dir", root]) == 0
+    return capsys.readouterr().out
+
+
+def test_upgrading_a_0_1_0_database_with_its_root_turns_its_paths_into_keys(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    legacy = build_legacy_database(db_url)
+    out = upgrade_with_root(db_url, "/srv/archive", capsys)
+    assert f"upgraded from revision {migrations.BASELINE} to 0004" in out
+    assert "8 stored paths under /srv/archive became keys" in out
+    models.configure(db_url)
+    # Every row, run and timestamp kept; only the path changed, to its key.
+    assert rows_of(Image.__table__) == [  # type: ignore[arg-type]
+        {
+            **row,
+            "filepath": row["filepath"].removeprefix("/srv/archive/"),
+            "local_day": row["timestamp"].astimezone(LOS_ANGELES).date(),
+        }
+        for row in legacy.images
+    ]
+    assert rows_of(DownloadRun.__table__) == legacy.runs  # type: ignore[arg-type]
+    assert rows_of(DayClaim.__table__) == legacy.claims  # type: ignore[arg-type]
+    image = queries.get_image_by_path(
+        "/mnt/elsewhere/apm/in_gate/2025-09-06/in_gate_00.jpg", root="/mnt/elsewhere"
+    )
+    assert image is not None and image.id == 1
+    assert queries.image_location(image, "/mnt/elsewhere") == Path(
+        "/mnt/elsewhere/apm/in_gate/2025-09-06/in_gate_00.jpg"
+    )
+    # Idempotent: a second run finds nothing left to convert.
+    assert "0 stored paths under /srv/archive became keys" in upgrade_with_root(
+        db_url, "/srv/archive", capsys
+    )
+
+
+def test_upgrading_from_0003_keys_paths_under_the_root_and_keeps_one_row_per_picture(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An archive recorded at 0003 through two mount points: each picture twice."""
+    stamp = datetime(2025, 9, 6, 7, 7, 34, tzinfo=timezone.utc)
+    with connected(db_url) as connection:
+        migrations.create(connection)
+        command.downgrade(migrations.alembic_config(connection), "0003")
+    rows = [
+        ("/data/archive/apm/in_gate/2025-09-06/a.jpg", stamp, False),
+        ("/data/archive/apm/in_gate/2025-09-06/a_thumb.jpg", stamp, True),
+        ("/mnt/other/apm/in_gate/2025-09-06/a.jpg", stamp, False),  # a's twin
+        (
+            "/data/archive/apm/in_gate/2025-09-06/b.jpg",
+            stamp + timedelta(minutes=1),
+            False,
+        ),
+        ("/home/me/downloads/c.jpg", stamp + timedelta(minutes=2), False),
+    ]
+    with connected(db_url) as connection:
+        connection.execute(
+            insert(Image),
+            [
+                {
+                    "filepath": path,
+                    "camera_id": "in_gate",
+                    "terminal": "apm",
+                    "timestamp": taken,
+                    "is_thumbnail": thumb,
+                    "downloaded_at": taken,
+                    "processed": False,
+                    "local_day": date(2025, 9, 6),
+                }
+                for path, taken, thumb in rows
+            ],
+        )
+    out = upgrade_with_root(db_url, "/data/archive", capsys)
+    assert "upgraded from revision 0003 to 0004" in out
+    assert "3 stored paths under /data/archive became keys" in out
+    assert schema_differences(db_url) == []
+    models.configure(db_url)
+    assert [(r["id"], r["filepath"]) for r in rows_of(Image.__table__)] == [  # type: ignore[arg-type]
+        (1, "apm/in_gate/2025-09-06/a.jpg"),
+        (2, "apm/in_gate/2025-09-06/a_thumb.jpg"),
+        (4, "apm/in_gate/2025-09-06/b.jpg"),
+        (5, "/home/me/downloads/c.jpg"),  # outside the root: stays absolute
+    ]
+
+
+def test_0004_downgrades_to_0003(db_url: str) -> None:
+    with connected(db_url) as connection:
+        migrations.create(connection)
+        command.downgrade(migrations.alembic_config(connection), "0003")
+    assert "uq_images_identity" not in index_names(db_url)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modules.database import days, queries, retention
+from modules.database import days, models, queries, retention
 from modules.service import prune as prune_module
 from modules.service.gaps import find_gaps
 from modules.service.prune import cutoff_day, plan_prune, prune
@@ -167,3 +167,28 @@ def test_a_file_that_cannot_be_removed_keeps_its_row(
     assert rows() & {stuck} == {stuck} and stuck.exists()
     monkeypatch.setattr(Path, "unlink", real_unlink)
     assert prune(CUTOFF, archive=archive.root).rows_removed == 1
+
+
+def test_rows_stored_by_key_are_pruned_wherever_the_archive_is_now(
+    database: str, tmp_path: Path
+) -> None:
+    models.configure(archive_root=tmp_path / "images")
+    built = Archive(tmp_path / "images")
+    for n in (1, 3):
+        built.store(wall_times(day(n))[:3])
+    assert all(
+        not Path(image.filepath).is_absolute() for image in queries.iter_images()
+    )
+    moved = tmp_path / "moved"
+    built.root.rename(moved)
+
+    # Without the root a key names no file: nothing goes, and it says why.
+    blind = prune(CUTOFF)
+    assert (blind.files_removed, blind.rows_removed) == (0, 0)
+    assert len(blind.failed) == 3 and "archive root is needed" in blind.failed[0][1]
+    assert plan_prune(CUTOFF, archive=moved).files_without_rows == []
+
+    report = prune(CUTOFF, archive=moved)
+    assert (report.files_removed, report.rows_removed, report.failed) == (3, 3, [])
+    assert {p.parent.name for p in pictures(moved)} == {day(3).isoformat()}
+    assert queries.count_images() == 3
