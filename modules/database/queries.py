@@ -557,15 +557,37 @@ def known_filepaths(
     return found
 
 
-def day_filepaths(terminal: str, stream: str, local_day: date) -> set[str]:
-    """The stored filepaths (keys, mostly) of one stream's pictures of one day at the terminal."""
-    query = select(Image.filepath).where(
-        Image.terminal == terminal,
-        Image.camera_id == stream,
-        Image.local_day == local_day,
-    )
+def folder_keys(terminal: str, stream: str, first: date, last: date) -> set[str]:
+    """The stored keys of a stream's day folders from ``first`` to ``last``, for reindex.
+
+    SQLite reads them from the ``filepath`` index alone, as the range of keys from
+    ``<terminal>/<stream>/<first>/`` on (its BINARY collation is byte order), through
+    the driver's cursor: a row must cost less than a file's listing. PostgreSQL, whose
+    collation may not be byte order, selects by the pictures' local days.
+    """
     with read_scope() as s:
-        return set(s.execute(query).scalars())
+        connection = s.connection()
+        if connection.dialect.name == "sqlite":
+            folder = f"{terminal}/{stream}/"
+            # All the keys as one string, split in C: far cheaper than a row per key
+            # (a key holding a newline, as no picture's does, would only be missed).
+            cursor = connection.connection.driver_connection.execute(  # type: ignore[union-attr]
+                "SELECT group_concat(filepath, char(10)) FROM images "
+                "WHERE filepath >= ? AND filepath < ?",
+                (
+                    f"{folder}{first.isoformat()}/",
+                    f"{folder}{last.isoformat()}/\U0010ffff",
+                ),
+            )
+            (joined,) = cursor.fetchone()
+            return set(joined.split("\n")) if joined else set()
+        query = select(IMAGES.c.filepath).where(
+            IMAGES.c.terminal == terminal,
+            IMAGES.c.camera_id == stream,
+            IMAGES.c.local_day >= first,
+            IMAGES.c.local_day <= last,
+        )
+        return set(connection.execute(query).scalars().all())
 
 
 @dataclass(frozen=True)

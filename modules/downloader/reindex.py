@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,9 @@ from modules.downloader.fetch import sha256_of
 from modules.site.urls import DEFAULT_TIMEZONE, build_image_url
 
 logger = logging.getLogger(__name__)
+
+DAYS_PER_QUERY = 64
+"""Day folders whose keys one query fetches: few queries, a bounded set in memory."""
 
 
 @dataclass
@@ -56,12 +61,13 @@ def reindex_archive(
         raise ValueError(f"not an archive folder: {folder}")
     report = ReindexReport()
     batch: list[ArchivedPicture] = []
-    for day in day_folders(folder):
-        for picture in _unknown_pictures(day, report):
-            batch.append(picture)
-            if len(batch) >= batch_size:
-                _reindex_batch(batch, report, folder, source_timezone, cdn_url)
-                batch = []
+    for days, known in _days_with_known_keys(folder):
+        for day in days:
+            for picture in _unknown_pictures(day, known, report):
+                batch.append(picture)
+                if len(batch) >= batch_size:
+                    _reindex_batch(batch, report, folder, source_timezone, cdn_url)
+                    batch = []
     _reindex_batch(batch, report, folder, source_timezone, cdn_url)
     logger.info(
         "reindex of %s: %d pictures, %d without a row, %d inserted, %d failed",
@@ -74,21 +80,59 @@ def reindex_archive(
     return report
 
 
-def _unknown_pictures(day: DayFolder, report: ReindexReport) -> list[ArchivedPicture]:
-    """The day folder's pictures without a row (by key), in name order."""
+def _days_with_known_keys(
+    root: Path,
+) -> Iterator[tuple[list[DayFolder], set[str]]]:
+    """The day folders, a stream's run of up to ``DAYS_PER_QUERY`` at a time, each run
+    with the stored keys of its days: one query per run, the next run's fetched in a
+    thread while this run's folders are listed (both wait outside the GIL)."""
+    runs = _runs(day_folders(root))
+    with ThreadPoolExecutor(1, thread_name_prefix="draydog-reindex") as pool:
+        ahead = pool.submit(_known, runs[0]) if runs else None
+        for index, run in enumerate(runs):
+            assert ahead is not None
+            keys = ahead
+            if index + 1 < len(runs):
+                ahead = pool.submit(_known, runs[index + 1])
+            yield run, keys.result()
+
+
+def _runs(days: Iterable[DayFolder]) -> list[list[DayFolder]]:
+    runs: list[list[DayFolder]] = []
+    for day in days:
+        run = runs[-1] if runs else None
+        if (
+            run is None
+            or (day.terminal, day.stream) != (run[0].terminal, run[0].stream)
+            or len(run) == DAYS_PER_QUERY
+        ):
+            runs.append([day])
+        else:
+            run.append(day)
+    return runs
+
+
+def _known(run: list[DayFolder]) -> set[str]:
+    first = run[0]
+    return queries.folder_keys(first.terminal, first.stream, first.day, run[-1].day)
+
+
+def _unknown_pictures(
+    day: DayFolder, known: set[str], report: ReindexReport
+) -> list[ArchivedPicture]:
+    """The day folder's pictures whose key has no row, in name order."""
     prefix = f"{day.terminal}/{day.stream}/{day.path.name}/"
-    known = queries.day_filepaths(day.terminal, day.stream, day.day)
-    with os.scandir(day.path) as entries:
-        names = [entry.name for entry in entries if entry.name.endswith(".jpg")]
-    new = sorted(name for name in names if prefix + name not in known)
+    listed = set(map(prefix.__add__, os.listdir(day.path)))  # in C: no loop per name
+    missing = listed - known
+    new = sorted(key for key in missing if key.endswith(".jpg"))
     unknown = []
-    for name in new:
-        picture = read_picture_path(day.path / name)
+    for key in new:
+        picture = read_picture_path(day.path / key[len(prefix) :])
         if picture is None:
-            logger.debug("skipping %s: not a picture of the archive layout", name)
+            logger.debug("skipping %s: not a picture of the archive layout", key)
             continue
         unknown.append(picture)
-    report.scanned += len(names) - len(new) + len(unknown)
+    report.scanned += len(listed) - len(missing) + len(unknown)
     return unknown
 
 

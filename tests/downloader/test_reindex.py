@@ -172,7 +172,9 @@ def test_reindex_counts_rows_written_meanwhile_as_duplicates(
     """A downloader may write a row between the lookup and the insert: counted, not failed."""
     root = tmp_path / "a"
     paths = write_archive(root, day_times(DAY)[:3])
-    monkeypatch.setattr(queries, "day_filepaths", lambda terminal, stream, day: set())
+    monkeypatch.setattr(
+        queries, "folder_keys", lambda terminal, stream, first, last: set()
+    )
     assert reindex_archive(root).inserted == 3
     again = reindex_archive(root)
     assert (again.missing, again.inserted, again.duplicates) == (3, 0, 3)
