@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from modules.database.keys import path_for
 from modules.demo import DEMO_STREAMS
 from tests.cli.conftest import TERMINAL, assert_clean_exit, part_files, run_cli
 
@@ -45,7 +46,10 @@ def test_demo_downloads_a_day_and_says_where_it_is(tmp_path: Path) -> None:
         files |= day_files
 
     with sqlite3.connect(database) as connection:
-        rows = [Path(r[0]) for r in connection.execute("SELECT filepath FROM images")]
+        rows = [  # keys under the archive: their full paths there
+            path_for(r[0], archive.resolve())
+            for r in connection.execute("SELECT filepath FROM images")
+        ]
     connection.close()
     assert len(rows) == len(set(rows)) == int(rows_line[1])
     assert set(rows) == files

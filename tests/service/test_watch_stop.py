@@ -91,7 +91,9 @@ def test_sigterm_while_the_cdn_stalls_stops_within_the_bound(
         f for f in files if f.name.endswith(PART_SUFFIX) or f.name.startswith(".")
     ]
     models.configure(db)
-    rows = [row.filepath for row in queries.iter_images()]
+    rows = [
+        str(queries.image_location(r, root.resolve())) for r in queries.iter_images()
+    ]
     assert sorted(rows) == [str(f.resolve()) for f in files]  # one row per file
     assert len(rows) == len(set(rows))
     # The browser was quit: its throwaway profile is gone with it.
