@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Insert, Select, Table, func, select, text, tuple_
+from sqlalchemy import Insert, Select, Table, func, literal, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from modules.database.coverage import daily_totals
@@ -581,13 +581,14 @@ def folder_keys(terminal: str, stream: str, first: date, last: date) -> set[str]
             )
             (joined,) = cursor.fetchone()
             return set(joined.split("\n")) if joined else set()
-        query = select(IMAGES.c.filepath).where(
+        query = select(func.string_agg(IMAGES.c.filepath, literal("\n"))).where(
             IMAGES.c.terminal == terminal,
             IMAGES.c.camera_id == stream,
             IMAGES.c.local_day >= first,
             IMAGES.c.local_day <= last,
         )
-        return set(connection.execute(query).scalars().all())
+        joined = connection.execute(query).scalar_one()
+        return set(joined.split("\n")) if joined else set()
 
 
 @dataclass(frozen=True)

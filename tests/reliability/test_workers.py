@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from modules.database import claims, models
+from modules.database import claims, models, queries
 from modules.downloader.archive import day_folder
 from modules.downloader.claimed import download_claimed
 from modules.downloader.discovery import DiscoveryResult
@@ -522,7 +522,8 @@ def test_sigkill_mid_run_then_rerun_completes_the_day(
     # The dead run's rows are for complete files only, and were not written again.
     rows_at_kill = [row for row in image_rows() if row.run_id == killed_run.id]
     assert len(rows_at_kill) >= 10
-    assert {Path(row.filepath) for row in rows_at_kill} <= complete_at_kill
+    base = archive.resolve()
+    assert {queries.image_location(r, base) for r in rows_at_kill} <= complete_at_kill
     check_finished_run(rerun_run)
     assert rerun_run.requested == len(walls)
     assert rerun_run.already_present == len(complete_at_kill)
