@@ -29,7 +29,7 @@ from modules.site.urls import DEFAULT_TIMEZONE, build_image_url
 
 logger = logging.getLogger(__name__)
 
-DAYS_PER_QUERY = 64
+DAYS_PER_QUERY = 32
 """Day folders whose keys one query fetches: few queries, a bounded set in memory."""
 
 
