@@ -88,13 +88,11 @@ def _days_with_known_keys(
     thread while this run's folders are listed (both wait outside the GIL)."""
     runs = _runs(day_folders(root))
     with ThreadPoolExecutor(1, thread_name_prefix="draydog-reindex") as pool:
-        ahead = pool.submit(_known, runs[0]) if runs else None
+        pending = [pool.submit(_known, run) for run in runs[:1]]
         for index, run in enumerate(runs):
-            assert ahead is not None
-            keys = ahead
             if index + 1 < len(runs):
-                ahead = pool.submit(_known, runs[index + 1])
-            yield run, keys.result()
+                pending.append(pool.submit(_known, runs[index + 1]))
+            yield run, pending.pop(0).result()
 
 
 def _runs(days: Iterable[DayFolder]) -> list[list[DayFolder]]:

@@ -404,8 +404,13 @@ def test_upgrading_from_0003_keys_paths_under_the_root_and_keeps_one_row_per_pic
     ]
 
 
-def test_0004_downgrades_to_0003(db_url: str) -> None:
+def test_0004_downgrades_to_0003_which_is_refused_until_upgraded(db_url: str) -> None:
     with connected(db_url) as connection:
         migrations.create(connection)
         command.downgrade(migrations.alembic_config(connection), "0003")
     assert "uq_images_identity" not in index_names(db_url)
+    models.configure(db_url)
+    with pytest.raises(
+        migrations.SchemaOutdatedError, match="0003.*draydog db upgrade"
+    ):
+        models.check_schema()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from modules.database import coverage, queries
+from modules.database import coverage, models, queries
 from modules.downloader import DrayDogDownloader
 from modules.downloader.discovery import DiscoveryResult
 from modules.replica import Faults, ReplicaServer
@@ -124,6 +124,25 @@ def test_a_complete_archive_lacks_nothing(archive: Archive) -> None:
     assert report.rows_without_files == report.files_without_rows == []
     # Thumbnails are listed, and lack nothing the site offers.
     assert [t.thumbnails for t in report.thumbnails] == [1, 1, 1]
+
+
+def test_rows_by_key_match_the_files_wherever_the_archive_is_mounted(
+    database: str, tmp_path: Path
+) -> None:
+    models.configure(archive_root=tmp_path / "images")
+    built = Archive(tmp_path / "images")
+    built.store(wall_times(day(1))[:10])
+    record(day(1), "complete", 10, 10)
+    moved = tmp_path / "mnt" / "copy"
+    moved.parent.mkdir()
+    built.root.rename(moved)
+    report = find_gaps(archive=moved, today=day(2))
+    assert report.rows_without_files == report.files_without_rows == []
+    assert not report.lacking
+    gone = sorted(moved.rglob("*.jpg"))[0]
+    gone.unlink()
+    again = find_gaps(archive=moved, today=day(2))
+    assert again.rows_without_files == [str(gone.resolve())]
 
 
 def test_a_hole_across_a_confirmed_empty_day_is_the_cameras(archive: Archive) -> None:
