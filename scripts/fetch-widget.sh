@@ -25,7 +25,7 @@ for entry in "${PACKAGES[@]}"; do
   work="$(mktemp -d)"
   (cd "$work" && npm pack --silent "$name@$version" >/dev/null)
   tarball="$(ls "$work"/*.tgz)"
-  actual="sha512-$(openssl dgst -sha512 -binary "$tarball" | base64 -w0)"
+  actual="sha512-$(python3 -c 'import base64, hashlib, sys; print(base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' "$tarball")"
   if [ "$actual" != "$integrity" ]; then
     echo "setup: $name@$version does not match its pinned integrity ($actual)" >&2
     rm -rf "$work"
