@@ -54,6 +54,7 @@ from modules.site.urls import (
     parse_image_url,
     parse_instant,
     terminal_today,
+    timestamp_text,
     utc_to_wall_clock,
     validate_name,
 )
@@ -791,12 +792,14 @@ class DrayDogDownloader:
             source_timezone=self.source_timezone,
         )
 
-    @staticmethod
-    def _count(report: DownloadReport, outcome: PictureOutcome) -> None:
+    def _count(self, report: DownloadReport, outcome: PictureOutcome) -> None:
         if outcome.status == "failed":
-            report.failed.append(
-                (outcome.wall_time.isoformat(), outcome.reason or "failed")
+            when = (
+                outcome.wall_time.isoformat()
+                if outcome.timestamp is None
+                else timestamp_text(outcome.timestamp, self.source_timezone)
             )
+            report.failed.append((when, outcome.reason or "failed"))
             return
         assert outcome.path is not None
         report.files.append(str(outcome.path))

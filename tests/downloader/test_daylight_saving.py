@@ -15,7 +15,7 @@ from sqlalchemy import delete
 
 from modules.database import models
 from modules.database.models import Image
-from modules.downloader import DrayDogDownloader
+from modules.downloader import DownloadReport, DrayDogDownloader, PictureOutcome
 from modules.downloader.archive import file_name, picture_path, read_picture_path
 from modules.downloader.discovery import DiscoveryResult
 from modules.downloader.reindex import reindex_archive
@@ -366,4 +366,25 @@ def test_a_first_occurrence_file_stored_without_offset_is_found_present(
     assert sorted(row.timestamp for row in rows_under(root)) == [
         wall_clock_to_utc(first[0], LA),
         wall_clock_to_utc(second[0], LA),
+    ]
+
+
+def test_failures_in_the_repeated_hour_are_reported_apart(tmp_path: Path) -> None:
+    report = DownloadReport()
+    with DrayDogDownloader(download_dir=tmp_path) as downloader:
+        for offset in (-7, -8):
+            moment = datetime(
+                2025, 11, 2, 1, 5, 9, tzinfo=timezone(timedelta(hours=offset))
+            ).astimezone(timezone.utc)
+            outcome = PictureOutcome(
+                wall_time=datetime(2025, 11, 2, 1, 5, 9),
+                status="failed",
+                url="http://cdn.invalid/x.jpeg",
+                reason="HTTP 503",
+                timestamp=moment,
+            )
+            downloader._count(report, outcome)
+    assert [when for when, _ in report.failed] == [
+        "2025-11-02T01:05:09-07:00",
+        "2025-11-02T01:05:09-08:00",
     ]
