@@ -30,7 +30,7 @@ STABLE_SECONDS = 0.1
 EMPTY_HOLD_SECONDS = 1.0
 """How long an empty list must hold after the page's last answer: the time a page
 may take to render an answer that arrived."""
-UNRENDERED_HOLD_SECONDS = 2.5
+UNRENDERED_HOLD_SECONDS = 5.0
 """How long a list with pictures must hold after an answer that changed none of its
 items: that answer's render may be on its way (a second batch, on a page without a
 loading mask); longer than any render delay seen, and paid only on that path."""
