@@ -156,7 +156,14 @@ class Image(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    filepath: Mapped[str] = mapped_column(String(1024), unique=True, nullable=False)
+    filepath: Mapped[str] = mapped_column(
+        String(1024).with_variant(String(1024, collation="C"), "postgresql"),
+        unique=True,
+        nullable=False,
+    )
+    """The picture's storage key (or, outside any archive root, its absolute path).
+    In byte order on PostgreSQL as on SQLite, so that the keys of a folder are one
+    range of the unique index (reindex reads them from the index alone)."""
     camera_id: Mapped[str] = mapped_column(String(64))
     terminal: Mapped[str] = mapped_column(String(64), default="apm")
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -560,34 +560,31 @@ def known_filepaths(
 def folder_keys(terminal: str, stream: str, first: date, last: date) -> set[str]:
     """The stored keys of a stream's day folders from ``first`` to ``last``, for reindex.
 
-    SQLite reads them from the ``filepath`` index alone, as the range of keys from
-    ``<terminal>/<stream>/<first>/`` on (its BINARY collation is byte order), through
-    the driver's cursor: a row must cost less than a file's listing. PostgreSQL, whose
-    collation may not be byte order, selects by the pictures' local days.
+    They are one range of the ``filepath`` index, from ``<terminal>/<stream>/<first>/``
+    to the end of ``<last>``'s folder, since ``filepath`` compares bytes on both
+    databases (SQLite's BINARY collation, PostgreSQL's "C" since revision 0005): the
+    index alone answers, as one string split in C, so that a row costs less than a
+    file's listing. (A key holding a newline, as no picture's does, would be missed.)
     """
+    folder = f"{terminal}/{stream}/"
+    low = f"{folder}{first.isoformat()}/"
+    high = f"{folder}{last.isoformat()}0"  # "0" follows "/": past the folder's keys
     with read_scope() as s:
         connection = s.connection()
         if connection.dialect.name == "sqlite":
-            folder = f"{terminal}/{stream}/"
-            # All the keys as one string, split in C: far cheaper than a row per key
-            # (a key holding a newline, as no picture's does, would only be missed).
+            # The driver's cursor: SQLAlchemy's per-statement work is a row's cost here.
             cursor = connection.connection.driver_connection.execute(  # type: ignore[union-attr]
                 "SELECT group_concat(filepath, char(10)) FROM images "
                 "WHERE filepath >= ? AND filepath < ?",
-                (
-                    f"{folder}{first.isoformat()}/",
-                    f"{folder}{last.isoformat()}/\U0010ffff",
-                ),
+                (low, high),
             )
             (joined,) = cursor.fetchone()
-            return set(joined.split("\n")) if joined else set()
-        query = select(func.string_agg(IMAGES.c.filepath, literal("\n"))).where(
-            IMAGES.c.terminal == terminal,
-            IMAGES.c.camera_id == stream,
-            IMAGES.c.local_day >= first,
-            IMAGES.c.local_day <= last,
-        )
-        joined = connection.execute(query).scalar_one()
+        else:
+            joined = connection.execute(
+                select(func.string_agg(IMAGES.c.filepath, literal("\n"))).where(
+                    IMAGES.c.filepath >= low, IMAGES.c.filepath < high
+                )
+            ).scalar_one()
         return set(joined.split("\n")) if joined else set()
 
 

@@ -64,6 +64,24 @@ def index_names(url: str) -> set[str]:
         }
 
 
+def filepath_in_byte_order(url: str) -> bool:
+    """Whether ``images.filepath`` compares bytes: SQLite's BINARY, PostgreSQL's "C".
+
+    Alembic's comparison of the models with the database does not look at collations.
+    """
+    with connected(url) as connection:
+        if connection.dialect.name == "sqlite":
+            return True  # no collation declared: BINARY
+        collation = connection.execute(
+            text(
+                "SELECT collation_name FROM information_schema.columns WHERE "
+                "table_schema = current_schema() AND table_name = 'images' "
+                "AND column_name = 'filepath'"
+            )
+        ).scalar_one()
+        return bool(collation == "C")
+
+
 def rows_of(table: Table) -> list[dict[str, Any]]:
     with models.read_scope() as session:
         result = session.execute(select(table).order_by(table.c.id))
@@ -76,9 +94,10 @@ def rows_of(table: Table) -> list[dict[str, Any]]:
 def test_a_new_database_is_created_at_the_newest_revision(db_url: str) -> None:
     models.configure(db_url)
     models.init_db()
-    assert revision_of(db_url) == migrations.head() == "0004"
-    assert stored_version(db_url) == ["0004"]
+    assert revision_of(db_url) == migrations.head() == "0005"
+    assert stored_version(db_url) == ["0005"]
     assert schema_differences(db_url) == []
+    assert filepath_in_byte_order(db_url)
     assert {
         "ix_images_run_id",
         "ix_images_unprocessed",
@@ -144,6 +163,7 @@ def test_upgrading_a_0_1_0_database_keeps_every_row_run_and_timestamp(
         assert migrations.upgrade(connection) == migrations.BASELINE
     assert stored_version(db_url) == [migrations.head()]
     assert schema_differences(db_url) == []
+    assert filepath_in_byte_order(db_url)
     assert {"ix_images_run_id", "ix_images_unprocessed"} <= index_names(db_url)
 
     models.configure(db_url)
@@ -231,6 +251,7 @@ def test_the_package_ships_its_migrations() -> None:
         "r0002_index_run_id_and_unprocessed.py",
         "r0003_archive_days_and_local_day.py",
         "r0004_picture_identity.py",
+        "r0005_filepath_in_byte_order.py",
     ]
     assert (migrations.FOLDER / "env.py").is_file()
     assert (migrations.FOLDER / "script.py.mako").is_file()
@@ -328,7 +349,7 @@ def test_upgrading_a_0_1_0_database_with_its_root_turns_its_paths_into_keys(
 ) -> None:
     legacy = build_legacy_database(db_url)
     out = upgrade_with_root(db_url, "/srv/archive", capsys)
-    assert f"upgraded from revision {migrations.BASELINE} to 0004" in out
+    assert f"upgraded from revision {migrations.BASELINE} to 0005" in out
     assert "8 stored paths under /srv/archive became keys" in out
     models.configure(db_url)
     # Every row, run and timestamp kept; only the path changed, to its key.
@@ -392,7 +413,7 @@ def test_upgrading_from_0003_keys_paths_under_the_root_and_keeps_one_row_per_pic
             ],
         )
     out = upgrade_with_root(db_url, "/data/archive", capsys)
-    assert "upgraded from revision 0003 to 0004" in out
+    assert "upgraded from revision 0003 to 0005" in out
     assert "3 stored paths under /data/archive became keys" in out
     assert schema_differences(db_url) == []
     models.configure(db_url)
@@ -414,3 +435,69 @@ def test_0004_downgrades_to_0003_which_is_refused_until_upgraded(db_url: str) ->
         migrations.SchemaOutdatedError, match="0003.*draydog db upgrade"
     ):
         models.check_schema()
+
+
+# --- revision 0005: filepath in byte order ------------------------------------------------
+
+
+def test_0005_puts_filepath_in_byte_order_and_downgrades_to_0004(db_url: str) -> None:
+    """Rows stored at 0004 keep their keys; a folder's keys are then one range."""
+    stamp = datetime(2025, 9, 6, 7, 7, 34, tzinfo=timezone.utc)
+    keys = [
+        "apm/in_gate/2025-09-05/in_gate_20250905T000000.jpg",
+        "apm/in_gate/2025-09-06/in_gate_20250906T000734.jpg",
+        "apm/in_gate/2025-09-06/Z.jpg",
+        "apm/in_gate/2025-09-06/é.jpg",  # beyond ASCII: still inside the range
+        "apm/in_gate/2025-09-07/in_gate_20250907T000000.jpg",
+        "apm/in_gate_2/2025-09-06/in_gate_2_20250906T000000.jpg",
+    ]
+    with connected(db_url) as connection:
+        migrations.create(connection)
+        command.downgrade(migrations.alembic_config(connection), "0004")
+    with connected(db_url) as connection:
+        connection.execute(
+            insert(Image),
+            [
+                {
+                    "filepath": key,
+                    "camera_id": "in_gate",
+                    "terminal": "apm",
+                    "timestamp": stamp + timedelta(minutes=n),
+                    "is_thumbnail": False,
+                    "downloaded_at": stamp,
+                    "processed": False,
+                    "local_day": date(2025, 9, 6),
+                }
+                for n, key in enumerate(keys)
+            ],
+        )
+    with connected(db_url) as connection:
+        assert migrations.upgrade(connection) == "0004"
+    assert filepath_in_byte_order(db_url)
+    assert schema_differences(db_url) == []
+    models.configure(db_url)
+    assert [r["filepath"] for r in rows_of(Image.__table__)] == keys  # type: ignore[arg-type]
+    assert queries.folder_keys(
+        "apm", "in_gate", date(2025, 9, 6), date(2025, 9, 6)
+    ) == set(keys[1:4])
+    # Still unique: a key stored again is a duplicate.
+    again = queries.insert_images(
+        [
+            {
+                "filepath": keys[1],
+                "camera_id": "in_gate",
+                "terminal": "apm",
+                "timestamp": stamp - timedelta(days=1),
+            }
+        ]
+    )
+    assert (again.inserted, again.duplicates) == (0, 1)
+
+    models.configure("sqlite://")  # let go of the database before downgrading it
+    with connected(db_url) as connection:
+        command.downgrade(migrations.alembic_config(connection), "0004")
+    assert stored_version(db_url) == ["0004"]
+    if db_url.startswith("postgresql"):
+        assert not filepath_in_byte_order(db_url)
+    with connected(db_url) as connection:
+        assert set(connection.execute(select(Image.filepath)).scalars()) == set(keys)
