@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     replica.add_argument("--port", type=int, default=0, help="0 picks a free port")
     replica.set_defaults(handler=_replica)
     _add_watch(commands, [quiet_or_verbose])
+    from modules.tasks.commands import add_task_commands
+
+    add_task_commands(commands, [quiet_or_verbose])  # enqueue, worker, beat (Celery)
     return parser
 
 
