@@ -57,11 +57,11 @@ from modules.downloader.page_scripts import (
     CELL_JS,
     HEADER_JS,
     LOAD_ERROR_JS,
-    NET_JS,
     NOW_JS,
     PANEL_JS,
     PANEL_STILL_JS,
     PICKED_JS,
+    READING_JS,
     STATE_JS,
     STEP_MONTHS_JS,
     net_probe_js,
@@ -413,8 +413,7 @@ class BrowserDiscovery:
             self._open_page(driver, stream)
         mark = self._pick(driver, day, stream)
         ready = HistoryReady(
-            lambda d: self._state(d, scroll=True),
-            lambda d: self._net(d, mark),
+            lambda d: self._reading(d, mark),
             lambda state: self._is_day_list(state, day),
         )
         return self._wait(driver, ready, f"the History of {day} to be complete")
@@ -592,9 +591,13 @@ class BrowserDiscovery:
         raw = driver.execute_script(STATE_JS, self._selector_args, scroll)
         return PageState(**raw)
 
-    def _net(self, driver: WebDriver, mark: float) -> NetState | None:
-        raw = driver.execute_script(NET_JS, mark)
-        return None if raw is None else NetState(**raw)
+    def _reading(
+        self, driver: WebDriver, mark: float
+    ) -> tuple[PageState, NetState | None]:
+        """The list and the data requests since ``mark``, as of one moment of the page."""
+        raw = driver.execute_script(READING_JS, self._selector_args, True, mark)
+        net = raw["net"]
+        return PageState(**raw["state"]), None if net is None else NetState(**net)
 
     def _wait(
         self,

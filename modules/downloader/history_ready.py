@@ -65,20 +65,18 @@ class HistoryReady:
 
     def __init__(
         self,
-        read_state: Callable[[WebDriver], PageState],
-        read_net: Callable[[WebDriver], NetState | None],
+        read: Callable[[WebDriver], tuple[PageState, NetState | None]],
         is_day_list: Callable[[PageState], bool],
     ) -> None:
-        self.read_state = read_state
-        self.read_net = read_net
+        self.read = read
         self.is_day_list = is_day_list
         self.started = time.monotonic()
         self.last: tuple[object, ...] | None = None
         self.since = 0.0
 
     def __call__(self, driver: WebDriver) -> Reading | Literal[False]:
-        state = self.read_state(driver)
-        net = self.read_net(driver) or _NO_PROBE
+        state, probed = self.read(driver)
+        net = probed or _NO_PROBE
         now = time.monotonic()
         if state.signature != self.last:
             self.last, self.since = state.signature, now

@@ -174,6 +174,19 @@ return {pending: net.pending, since: since, done: done, failed: failed, quiet: l
 failed, in flight overall, how long since the last one ended (ms), and whether
 History items changed after it (its answer was rendered)."""
 
+READING_JS = (
+    "const state = (function () {"
+    + STATE_JS
+    + "}).apply(null, [arguments[0], arguments[1]]);\n"
+    + "const net = (function () {"
+    + NET_JS
+    + "}).apply(null, [arguments[2]]);\n"
+    + "return {state: state, net: net};"
+)
+"""``STATE_JS`` and ``NET_JS`` in one script, so in one turn of the page's event
+loop: read apart, an answer rendered between the two reads would pair the list
+before it with the news that it was rendered."""
+
 NOW_JS = "return performance.now();"
 """The page's clock, to mark the moment of a pick."""
 
