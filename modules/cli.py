@@ -18,7 +18,7 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from modules.database import migrations, models, queries
-from modules.database.keys import convert_to_keys
+from modules.database.keys import AbsolutePaths, absolute_paths, convert_to_keys
 from modules.downloader.report import DownloadReport
 from modules.downloader.selenium_client import DrayDogDownloader, PictureOutcome
 from modules.site.urls import (
@@ -833,6 +833,7 @@ def _db(args: argparse.Namespace) -> int:
                 converted = (
                     None if args.dir is None else convert_to_keys(connection, args.dir)
                 )
+                left = absolute_paths(connection)
             if before is None:
                 print(f"{where}: created at revision {head}")
             elif before == head:
@@ -849,13 +850,50 @@ def _db(args: argparse.Namespace) -> int:
                     )
                     + "; paths outside it stay absolute"
                 )
+            note = _absolute_paths_note(left, args.dir)
+            if note:
+                print(note)
         else:
             with engine.begin() as connection:
                 revision = migrations.current_revision(connection)
+                known = revision is not None and migrations.is_known(revision)
+                left = absolute_paths(connection) if known else AbsolutePaths(0, ())
             print(f"{where}: {_describe_revision(revision, head)}")
+            note = _absolute_paths_note(left, None)
+            if note:
+                print(note)
     finally:
         engine.dispose()
     return EXIT_OK
+
+
+def _absolute_paths_note(left: AbsolutePaths, root: str | None) -> str | None:
+    """What to do about the rows that still hold absolute paths, or None if none do.
+
+    ``root``: the ``--dir`` this upgrade was given, not suggested again (its paths
+    still absolute are those whose key another row has).
+    """
+    if not left.count:
+        return None
+    if left.count == 1:
+        rows = "1 row still holds an absolute path"
+    else:
+        rows = f"{left.count} rows still hold absolute paths"
+    given = None if root is None else os.path.abspath(root)
+    others = [r for r in left.roots if os.path.abspath(r) != given][:3]
+    if others:
+        hint = f"by their folders, ROOT is {' or '.join(others)}"
+    elif left.roots:
+        hint = f"those under {root} stay: another row has their key"
+    else:
+        hint = (
+            "none is in the archive's layout <terminal>/<stream>/<day>/<file>: "
+            "a file outside any archive keeps its path"
+        )
+    return (
+        f"{rows}, not keys: `draydog db upgrade --dir ROOT` turns those under the "
+        f"archive root ROOT into keys ({hint})"
+    )
 
 
 def _describe_revision(revision: str | None, head: str) -> str:

@@ -11,12 +11,23 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
-
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import cast
 
-from sqlalchemy import Connection, Table, bindparam, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from modules.database.models import Image
 
@@ -24,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 _BATCH = 5000
 _IMAGES = cast(Table, Image.__table__)
+_DAY_FOLDER = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ROOTS_SAMPLE = 1000
 
 
 @dataclass(frozen=True)
@@ -127,3 +140,51 @@ def convert_to_keys(connection: Connection, root: str | Path) -> tuple[int, int]
             converted += len(changes)
     logger.info("%d stored paths under %s became keys, %d kept", converted, root, kept)
     return converted, kept
+
+
+@dataclass(frozen=True)
+class AbsolutePaths:
+    """The rows whose ``filepath`` is still an absolute path rather than a key."""
+
+    count: int
+    roots: tuple[str, ...]
+    """The archive roots that a sample of those paths sit under by the archive's
+    layout (``<root>/<terminal>/<stream>/<YYYY-MM-DD>/<file>``), most rows first:
+    what ``draydog db upgrade --dir ROOT`` could take. Paths of another shape (a
+    picture downloaded into a folder of one's own) name no root."""
+
+
+def absolute_paths(connection: Connection) -> AbsolutePaths:
+    """Count the stored absolute paths (``/...``, or a Windows share's ``\\...``; a
+    Windows drive's ``C:\\...`` is not told from a key here) and guess the archive
+    roots they were written under, from a sample of them.
+
+    A range of the ``filepath`` index on SQLite, and on PostgreSQL from revision
+    0005 on (before it, a scan: the comparison is in byte order at every revision).
+    """
+    absolute = _is_absolute(connection)
+    count = connection.execute(select(func.count()).where(absolute)).scalar_one()
+    if not count:
+        return AbsolutePaths(0, ())
+    sample = connection.execute(
+        select(_IMAGES.c.filepath).where(absolute).limit(_ROOTS_SAMPLE)
+    ).scalars()
+    roots = Counter(root for root in map(_layout_root, sample) if root is not None)
+    return AbsolutePaths(int(count), tuple(root for root, _ in roots.most_common()))
+
+
+def _is_absolute(connection: Connection) -> ColumnElement[bool]:
+    column: ColumnElement[str] = _IMAGES.c.filepath
+    if connection.dialect.name == "postgresql":
+        column = column.collate("C")  # byte order at every revision, not the locale's
+    # "0" follows "/" and "]" follows "\\": each range is every text that starts so.
+    return or_(and_(column >= "/", column < "0"), and_(column >= "\\", column < "]"))
+
+
+def _layout_root(stored: str) -> str | None:
+    path: PurePath = (
+        PurePosixPath(stored) if stored.startswith("/") else PureWindowsPath(stored)
+    )
+    if len(path.parts) < 5 or not _DAY_FOLDER.fullmatch(path.parts[-2]):
+        return None
+    return str(path.parents[3])

@@ -4,11 +4,14 @@ database whose schema is behind the code (one line, exit 2, no traceback)."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert
 
-from modules.database import migrations
+from modules.database import migrations, models
+from modules.database.models import Image
 from tests.cli.conftest import (
     RunMain,
     assert_clean_exit,
@@ -32,7 +35,9 @@ def test_db_upgrade_brings_a_0_1_0_database_to_the_newest_revision(
 
     upgraded = run_main("db", "upgrade", "--db", db_url)
     assert (upgraded.code, upgraded.err) == (0, "")
-    assert upgraded.out.strip().endswith(f"upgraded from revision 0001 to {HEAD}")
+    assert upgraded.out.splitlines()[0].endswith(
+        f"upgraded from revision 0001 to {HEAD}"
+    )
     assert [row.filepath for row in read_images(db_url)] == sorted(
         row["filepath"] for row in legacy.images
     )
@@ -43,10 +48,98 @@ def test_db_upgrade_brings_a_0_1_0_database_to_the_newest_revision(
     after = run_main("db", "current", "--db", db_url)
     assert f"revision {HEAD} (the newest)" in after.out
     again = run_main("db", "upgrade", "--db", db_url)
-    assert again.out.strip().endswith(f"already at revision {HEAD}")
+    assert again.out.splitlines()[0].endswith(f"already at revision {HEAD}")
     stats = run_main("stats", "--db", db_url)
     assert stats.code == 0
     assert f"Total: {len(legacy.images)} pictures" in stats.out
+
+
+def test_db_upgrade_and_current_name_the_fix_for_rows_that_hold_absolute_paths(
+    run_main: RunMain, db_url: str
+) -> None:
+    """Upgraded without --dir, 0.1.0's absolute paths stay: both commands say so."""
+    legacy = build_legacy_database(db_url)
+    note = (
+        f"{len(legacy.images)} rows still hold absolute paths, not keys: "
+        "`draydog db upgrade --dir ROOT` turns those under the archive root ROOT "
+        "into keys (by their folders, ROOT is /srv/archive)"
+    )
+    assert note in run_main("db", "current", "--db", db_url).out
+    upgraded = run_main("db", "upgrade", "--db", db_url)
+    assert upgraded.code == 0
+    assert upgraded.out.splitlines()[-1] == note
+    assert run_main("db", "current", "--db", db_url).out.splitlines()[-1] == note
+
+    keyed = run_main("db", "upgrade", "--db", db_url, "--dir", "/srv/archive")
+    assert keyed.code == 0
+    assert "8 stored paths under /srv/archive became keys" in keyed.out
+    assert "absolute path" not in keyed.out.replace("stay absolute", "")
+    assert "still hold" not in run_main("db", "current", "--db", db_url).out
+
+
+def test_db_upgrade_with_a_root_names_what_is_left_absolute(
+    run_main: RunMain, db_url: str
+) -> None:
+    """Rows under two mount points, one whose key is taken, and a file of one's own."""
+    stamp = datetime(2025, 9, 6, 7, 7, 34, tzinfo=timezone.utc)
+    day = "apm/in_gate/2025-09-06"
+    paths = [
+        f"{day}/a.jpg",  # a key already
+        f"/srv/archive/{day}/a.jpg",  # its key is taken: stays
+        f"/srv/archive/{day}/b.jpg",
+        f"/mnt/other/{day}/c.jpg",
+        f"/mnt/other/{day}/d.jpg",
+        "/home/me/downloads/e.jpg",  # outside any archive
+    ]
+    models.configure(db_url)
+    models.init_db()
+    with models.session_scope() as session:
+        session.execute(
+            insert(Image),
+            [
+                {
+                    "filepath": path,
+                    "camera_id": "in_gate",
+                    "terminal": "apm",
+                    "timestamp": stamp + timedelta(minutes=n),
+                    "local_day": date(2025, 9, 6),
+                }
+                for n, path in enumerate(paths)
+            ],
+        )
+    models.configure("sqlite://")
+
+    first = run_main("db", "upgrade", "--db", db_url, "--dir", "/srv/archive")
+    assert first.code == 0
+    assert "1 stored paths under /srv/archive became keys, 1 kept" in first.out
+    assert first.out.splitlines()[-1] == (
+        "4 rows still hold absolute paths, not keys: `draydog db upgrade --dir ROOT` "
+        "turns those under the archive root ROOT into keys "
+        "(by their folders, ROOT is /mnt/other)"
+    )
+    second = run_main("db", "upgrade", "--db", db_url, "--dir", "/mnt/other")
+    assert "2 stored paths under /mnt/other became keys" in second.out
+    assert second.out.splitlines()[-1].startswith(
+        "2 rows still hold absolute paths, not keys: "
+    )
+    assert "(by their folders, ROOT is /srv/archive)" in second.out
+    again = run_main("db", "upgrade", "--db", db_url, "--dir", "/srv/archive")
+    assert again.out.splitlines()[-1].endswith(
+        "(those under /srv/archive stay: another row has their key)"
+    )
+
+    models.configure(db_url)
+    with models.session_scope() as session:
+        session.query(Image).filter(
+            Image.filepath == f"/srv/archive/{day}/a.jpg"
+        ).delete()
+    models.configure("sqlite://")
+    assert run_main("db", "current", "--db", db_url).out.splitlines()[-1] == (
+        "1 row still holds an absolute path, not keys: `draydog db upgrade --dir ROOT` "
+        "turns those under the archive root ROOT into keys (none is in the "
+        "archive's layout <terminal>/<stream>/<day>/<file>: a file outside any "
+        "archive keeps its path)"
+    )
 
 
 def test_db_upgrade_creates_a_new_database(run_main: RunMain, tmp_path: Path) -> None:
