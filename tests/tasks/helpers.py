@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,12 +91,14 @@ def delete_queues(names: Sequence[str]) -> None:
     from kombu import Connection
 
     with Connection(BROKER, connect_timeout=5) as connection:
-        channel = connection.default_channel
         for name in names:
+            channel: Any = connection.channel()
             try:
                 channel.queue_delete(name)
             except Exception:
-                channel = connection.channel()
+                pass
+            finally:
+                channel.close()
 
 
 # --- the replica ----------------------------------------------------------------------
