@@ -109,17 +109,6 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="one ISO timestamp per line (with --no-browser)",
     )
-    download.add_argument(
-        "--claim",
-        action="store_true",
-        help="share the range with other workers through the database (PostgreSQL)",
-    )
-    download.add_argument(
-        "--worker", help="this worker's name with --claim (default host-pid)"
-    )
-    download.add_argument(
-        "--lease-seconds", type=float, default=120.0, help="claim lease with --claim"
-    )
     download.set_defaults(handler=_download)
 
     demo = commands.add_parser(
@@ -319,10 +308,8 @@ def _download(args: argparse.Namespace) -> int:
             first = args.date or args.start
             days = downloader.checked_range(first, args.end or first)
             if timestamps is not None:
-                if len(streams) != 1 or args.claim:
-                    raise UsageError(
-                        "--timestamps-file takes exactly one --stream and no --claim"
-                    )
+                if len(streams) != 1:
+                    raise UsageError("--timestamps-file takes exactly one --stream")
                 by_day = _timestamps_by_day(timestamps, days, args.timezone)
 
                 def listed(
@@ -333,8 +320,6 @@ def _download(args: argparse.Namespace) -> int:
                     )
 
                 rows = _download_days(listed, days, streams, args.quiet)
-            elif args.claim:
-                rows = _download_claimed(downloader, days, streams, args)
             else:
 
                 def discovered(
@@ -389,28 +374,6 @@ def _download_days(
             if not quiet and not _is_terminal(sys.stderr):
                 print(_one_line(day, stream, reports[(day, stream)]), flush=True)
     return reports
-
-
-def _download_claimed(
-    downloader: DrayDogDownloader,
-    days: list[date],
-    streams: list[str],
-    args: argparse.Namespace,
-) -> dict[tuple[date, str], DownloadReport]:
-    from modules.downloader.claimed import download_claimed
-
-    if args.lease_seconds <= 0:
-        raise UsageError("--lease-seconds must be positive")
-    return download_claimed(
-        downloader,
-        days[0],
-        days[-1],
-        streams,
-        worker=args.worker,
-        lease=timedelta(seconds=args.lease_seconds),
-        on_day=_day_line_printer(args.quiet),
-        force=args.refetch,
-    )
 
 
 def _is_terminal(stream: IO[Any]) -> bool:

@@ -229,23 +229,6 @@ Index(
 )
 
 
-class DayClaim(Base):
-    """A (terminal, stream, day) a worker has leased, so workers sharing a database split a range."""
-
-    __tablename__ = "day_claims"
-    __table_args__ = (UniqueConstraint("terminal", "camera_id", "day"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    terminal: Mapped[str] = mapped_column(String(64))
-    camera_id: Mapped[str] = mapped_column(String(64))
-    day: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    worker: Mapped[str | None] = mapped_column(String(128))
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
 class ArchiveDay(Base):
     """What the archive holds of one (terminal, stream, day) against what the site listed.
 

@@ -18,7 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Table, insert, inspect, select, text
 
 from modules.database import migrations, models, queries
-from modules.database.models import ArchiveDay, Base, DayClaim, DownloadRun, Image
+from modules.database.models import ArchiveDay, Base, DownloadRun, Image
 from tests.database.legacy_schema import build_legacy_database
 
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")
@@ -82,6 +82,11 @@ def filepath_in_byte_order(url: str) -> bool:
         return bool(collation == "C")
 
 
+def has_table(url: str, name: str) -> bool:
+    with connected(url) as connection:
+        return bool(inspect(connection).has_table(name))
+
+
 def rows_of(table: Table) -> list[dict[str, Any]]:
     with models.read_scope() as session:
         result = session.execute(select(table).order_by(table.c.id))
@@ -94,8 +99,8 @@ def rows_of(table: Table) -> list[dict[str, Any]]:
 def test_a_new_database_is_created_at_the_newest_revision(db_url: str) -> None:
     models.configure(db_url)
     models.init_db()
-    assert revision_of(db_url) == migrations.head() == "0005"
-    assert stored_version(db_url) == ["0005"]
+    assert revision_of(db_url) == migrations.head() == "0006"
+    assert stored_version(db_url) == ["0006"]
     assert schema_differences(db_url) == []
     assert filepath_in_byte_order(db_url)
     assert {
@@ -174,7 +179,7 @@ def test_upgrading_a_0_1_0_database_keeps_every_row_run_and_timestamp(
         for row in legacy.images
     ]
     assert rows_of(DownloadRun.__table__) == legacy.runs  # type: ignore[arg-type]
-    assert rows_of(DayClaim.__table__) == legacy.claims  # type: ignore[arg-type]
+    assert not has_table(db_url, "day_claims")  # 0006: ranges go through Celery
     for image in rows_of(Image.__table__):  # type: ignore[arg-type]
         assert image["timestamp"].tzinfo is not None
         assert image["downloaded_at"].utcoffset().total_seconds() == 0
@@ -252,6 +257,7 @@ def test_the_package_ships_its_migrations() -> None:
         "r0003_archive_days_and_local_day.py",
         "r0004_picture_identity.py",
         "r0005_filepath_in_byte_order.py",
+        "r0006_drop_day_claims.py",
     ]
     assert (migrations.FOLDER / "env.py").is_file()
     assert (migrations.FOLDER / "script.py.mako").is_file()
@@ -349,7 +355,7 @@ def test_upgrading_a_0_1_0_database_with_its_root_turns_its_paths_into_keys(
 ) -> None:
     legacy = build_legacy_database(db_url)
     out = upgrade_with_root(db_url, "/srv/archive", capsys)
-    assert f"upgraded from revision {migrations.BASELINE} to 0005" in out
+    assert f"upgraded from revision {migrations.BASELINE} to 0006" in out
     assert "8 stored paths under /srv/archive became keys" in out
     models.configure(db_url)
     # Every row, run and timestamp kept; only the path changed, to its key.
@@ -362,7 +368,7 @@ def test_upgrading_a_0_1_0_database_with_its_root_turns_its_paths_into_keys(
         for row in legacy.images
     ]
     assert rows_of(DownloadRun.__table__) == legacy.runs  # type: ignore[arg-type]
-    assert rows_of(DayClaim.__table__) == legacy.claims  # type: ignore[arg-type]
+    assert not has_table(db_url, "day_claims")  # 0006: ranges go through Celery
     image = queries.get_image_by_path(
         "/mnt/elsewhere/apm/in_gate/2025-09-06/in_gate_00.jpg", root="/mnt/elsewhere"
     )
@@ -413,7 +419,7 @@ def test_upgrading_from_0003_keys_paths_under_the_root_and_keeps_one_row_per_pic
             ],
         )
     out = upgrade_with_root(db_url, "/data/archive", capsys)
-    assert "upgraded from revision 0003 to 0005" in out
+    assert "upgraded from revision 0003 to 0006" in out
     assert "3 stored paths under /data/archive became keys" in out
     assert schema_differences(db_url) == []
     models.configure(db_url)
@@ -501,3 +507,36 @@ def test_0005_puts_filepath_in_byte_order_and_downgrades_to_0004(db_url: str) ->
         assert not filepath_in_byte_order(db_url)
     with connected(db_url) as connection:
         assert set(connection.execute(select(Image.filepath)).scalars()) == set(keys)
+
+
+# --- revision 0006: the claims table goes -----------------------------------------------
+
+
+def test_0006_drops_day_claims_with_its_rows_and_downgrades_to_0005(
+    db_url: str,
+) -> None:
+    """A database of 0005 with claims: the upgrade drops the table (ranges are
+    Celery's now), the rest stays; the downgrade makes it again, empty."""
+    with connected(db_url) as connection:
+        migrations.create(connection)
+        command.downgrade(migrations.alembic_config(connection), "0005")
+    assert has_table(db_url, "day_claims")
+    with connected(db_url) as connection:
+        connection.execute(
+            text(
+                "INSERT INTO day_claims (terminal, camera_id, day, status, attempts, "
+                "updated_at) VALUES ('apm', 'in_gate', '2025-09-06', 'done', 1, "
+                "'2025-09-07 00:00:00')"
+            )
+        )
+    with connected(db_url) as connection:
+        assert migrations.upgrade(connection) == "0005"
+    assert stored_version(db_url) == ["0006"]
+    assert not has_table(db_url, "day_claims")
+    assert schema_differences(db_url) == []
+    with connected(db_url) as connection:
+        command.downgrade(migrations.alembic_config(connection), "0005")
+    assert has_table(db_url, "day_claims")
+    with connected(db_url) as connection:
+        count = connection.execute(text("SELECT count(*) FROM day_claims")).scalar()
+    assert count == 0

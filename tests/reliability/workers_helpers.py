@@ -27,7 +27,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 
 from modules.database import queries
-from modules.database.models import DayClaim, DownloadRun, Image, session_scope
+from modules.database.models import DownloadRun, Image, session_scope
 from modules.downloader.archive import picture_path
 from modules.downloader.fetch import HOST_TAG, PART_SUFFIX
 from modules.site.urls import build_image_url
@@ -252,12 +252,6 @@ def image_rows() -> list[Image]:
 def run_rows() -> list[DownloadRun]:
     with session_scope() as session:
         query = select(DownloadRun).order_by(DownloadRun.id)
-        return list(session.execute(query).scalars())
-
-
-def claim_rows() -> list[DayClaim]:
-    with session_scope() as session:
-        query = select(DayClaim).order_by(DayClaim.day, DayClaim.camera_id)
         return list(session.execute(query).scalars())
 
 
