@@ -1,12 +1,13 @@
 """Where pictures live: one interface (:class:`Storage`), a local folder and S3.
 
-Every part that touches pictures (download, reindex, gaps, prune) goes through a
-Storage and names pictures by key, the path relative to the archive root, so the
+Every part that touches pictures (download, rerun, reindex, gaps, prune, the
+sizes of ``stats``) goes through a Storage and names pictures by key, the path relative to the archive root, so the
 root (``--dir``) is configuration and never data.
 """
 
 from modules.storage.base import (
     MAX_PUT_BYTES,
+    ArchiveNotFound,
     InvalidKey,
     KeyNotFound,
     Storage,
@@ -20,6 +21,7 @@ from modules.storage.locations import open_storage
 
 __all__ = [
     "MAX_PUT_BYTES",
+    "ArchiveNotFound",
     "InvalidKey",
     "KeyNotFound",
     "LocalStorage",

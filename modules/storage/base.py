@@ -8,8 +8,13 @@ checked here, once, so no implementation can be led outside its root.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import io
+import os
+import socket
+import tempfile
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +25,36 @@ MAX_PUT_BYTES = 64 * MiB
 """The largest body ``put`` takes: one request (or one rename) for any picture (a
 JPEG is under 25 MiB), far below S3's 5 GiB single-PUT limit, so nothing is ever
 uploaded in parts."""
+
+
+PART_SUFFIX = ".part"
+HOST_TAG = socket.gethostname().replace(".", "_")
+"""This machine in ``.part`` names: a part names the host and process that own it, so
+``archive.remove_stale_parts`` knows whose they are and clears a dead writer's."""
+
+
+def part_name(name: str) -> str:
+    """A unique hidden ``.part`` name for a body of ``name`` being written:
+    ``.<name>.<host>-<pid>-<hex>.part``."""
+    token = f"{HOST_TAG}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    return f".{name}.{token}{PART_SUFFIX}"
+
+
+STAGING_ENV = "DRAYDOG_STAGING_DIR"
+
+
+def default_staging_dir() -> Path:
+    """Where bodies bound for a remote store are written first: ``$DRAYDOG_STAGING_DIR``,
+    else a folder of this user's in the system's temporary folder (a dead process's
+    parts there are cleared)."""
+    configured = os.environ.get(STAGING_ENV)
+    if configured:
+        return Path(configured)
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        user = str(os.getpid())
+    return Path(tempfile.gettempdir()) / f"draydog-staging-{user}"
 
 
 class InvalidKey(ValueError):
@@ -33,6 +68,10 @@ class StorageError(Exception):
         super().__init__(f"{key}: {reason}")
         self.key = key
         self.reason = reason
+
+
+class ArchiveNotFound(StorageError):
+    """The archive itself is not there: a bucket that does not exist, say."""
 
 
 class KeyNotFound(StorageError):
@@ -120,6 +159,30 @@ class Storage(ABC):
     @abstractmethod
     def put(self, key: str, source: Path | bytes) -> int:
         """Store a verified body under ``key``, replacing any; the size stored."""
+
+    def staging_path(self, key: str) -> Path:
+        """A fresh local file name to write ``key``'s body to before :meth:`commit`.
+
+        Where committing costs least: for a remote store a ``.part`` in the staging
+        folder (:func:`default_staging_dir`); the folder is made by the writer.
+        """
+        return default_staging_dir() / part_name(validate_key(key).rpartition("/")[2])
+
+    def commit(self, key: str, part: Path) -> int:
+        """Store the complete, verified and synced file ``part`` under ``key``, and
+        remove ``part`` (also when storing fails); the size stored.
+
+        The object appears whole or not at all, as with :meth:`put`.
+        """
+        try:
+            return self.put(key, part)
+        finally:
+            part.unlink(missing_ok=True)
+
+    def check(self) -> None:
+        """Raise ArchiveNotFound when the archive cannot exist as configured (a missing
+        bucket), StorageError when it cannot be reached; a folder is made when needed.
+        """
 
     @abstractmethod
     def open(self, key: str) -> io.BufferedIOBase:

@@ -7,29 +7,25 @@ writers of one key each rename a complete file and the last one stays.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
-import socket
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from stat import S_ISREG
 
 from modules.storage.base import (
+    PART_SUFFIX,
     KeyNotFound,
     Storage,
     StorageError,
     StoredObject,
     body_of,
     folder_prefix,
+    part_name,
     validate_key,
     validate_prefix,
 )
-
-PART_SUFFIX = ".part"
-HOST_TAG = socket.gethostname().replace(".", "_")
-"""Parts are named as the fetcher names its own (``.<name>.<host>-<pid>-<hex>.part``),
-so ``archive.remove_stale_parts`` knows whose they are and clears a dead writer's."""
 
 _MKDIR_ATTEMPTS = 5
 """A delete may remove a folder a put has just made (it was empty): make it again."""
@@ -63,8 +59,7 @@ class LocalStorage(Storage):
     def put(self, key: str, source: Path | bytes) -> int:
         destination = self.path(key)
         body = body_of(key, source)
-        token = f"{HOST_TAG}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        part = destination.with_name(f".{destination.name}.{token}{PART_SUFFIX}")
+        part = destination.with_name(part_name(destination.name))
         try:
             self._write_synced(part, body)
             os.replace(part, destination)
@@ -75,6 +70,30 @@ class LocalStorage(Storage):
         finally:
             part.unlink(missing_ok=True)
         return len(body)
+
+    def staging_path(self, key: str) -> Path:
+        """A ``.part`` beside the object's file: committing it is one rename."""
+        destination = self.path(key)
+        return destination.with_name(part_name(destination.name))
+
+    def commit(self, key: str, part: Path) -> int:
+        """Rename ``part`` over the object's file (no copy): atomic, as ``put``'s own
+        rename. A part on another file system, or whose folder a concurrent delete
+        removed, is stored by :meth:`put` (a synced copy) instead."""
+        destination = self.path(key)
+        try:
+            size = part.stat().st_size
+            os.replace(part, destination)
+        except OSError as exc:
+            elsewhere = exc.errno == errno.EXDEV or exc.errno == errno.ENOENT
+            if elsewhere and part.is_file():
+                return self.put(key, part)
+            raise StorageError(
+                key, f"cannot write {destination}: {exc.strerror or exc}"
+            ) from exc
+        finally:
+            part.unlink(missing_ok=True)
+        return size
 
     def _write_synced(self, part: Path, body: bytes) -> None:
         for attempt in range(1, _MKDIR_ATTEMPTS + 1):

@@ -25,13 +25,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError
 
 from modules.storage.base import (
+    ArchiveNotFound,
     KeyNotFound,
     Storage,
     StorageError,
     StoredObject,
     body_of,
+    default_staging_dir,
     folder_prefix,
     md5_of,
+    part_name,
     validate_key,
     validate_prefix,
 )
@@ -47,6 +50,7 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 TIMEOUT_SECONDS = 30.0
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+_NO_BUCKET_CODES = frozenset({"404", "NoSuchBucket", "NotFound"})
 
 
 def new_s3_client(*, max_attempts: int = MAX_ATTEMPTS) -> S3Client:
@@ -66,10 +70,19 @@ def new_s3_client(*, max_attempts: int = MAX_ATTEMPTS) -> S3Client:
 
 
 class S3Storage(Storage):
-    """Pictures as objects of ``bucket`` under ``prefix`` (no leading or trailing ``/``)."""
+    """Pictures as objects of ``bucket`` under ``prefix`` (no leading or trailing ``/``).
+
+    Bodies fetched for it are written first to ``staging_dir`` (by default a folder
+    of this user's in the system's temporary folder), then uploaded.
+    """
 
     def __init__(
-        self, bucket: str, prefix: str = "", *, client: S3Client | None = None
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        client: S3Client | None = None,
+        staging_dir: Path | None = None,
     ) -> None:
         if not bucket or "/" in bucket:
             raise ValueError(f"not a bucket name: {bucket!r}")
@@ -77,6 +90,7 @@ class S3Storage(Storage):
         self.prefix = validate_prefix(prefix.strip("/"))
         self.client = client if client is not None else new_s3_client()
         self._base = f"{self.prefix}/" if self.prefix else ""
+        self.staging_dir = staging_dir
 
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
@@ -84,6 +98,23 @@ class S3Storage(Storage):
     def object_name(self, key: str) -> str:
         """The S3 key of ``key``: the storage's prefix, then the key."""
         return self._base + validate_key(key)
+
+    def check(self) -> None:
+        """The bucket must exist and answer (HeadBucket)."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if _error_code(exc) in _NO_BUCKET_CODES:
+                raise ArchiveNotFound(
+                    str(self), f"no bucket {self.bucket!r} at this endpoint"
+                ) from exc
+            raise _failure(str(self), "bucket check", exc) from exc
+        except BotoCoreError as exc:
+            raise _failure(str(self), "bucket check", exc) from exc
+
+    def staging_path(self, key: str) -> Path:
+        folder = self.staging_dir or default_staging_dir()
+        return folder / part_name(validate_key(key).rpartition("/")[2])
 
     def stat(self, key: str) -> int | None:
         name = self.object_name(key)
