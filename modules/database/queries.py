@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Insert, Select, Table, func, literal, select, text, tuple_
@@ -370,10 +370,23 @@ def get_image_by_path(
         ).scalar_one_or_none()
 
 
-def image_location(image: Image, root: str | Path | None = None) -> Path:
+@overload
+def image_location(image: Image, root: Path) -> Path: ...
+
+
+@overload
+def image_location(image: Image, root: str | Path | None = None) -> Path | str: ...
+
+
+def image_location(image: Image, root: str | Path | None = None) -> Path | str:
     """The full path of a picture's file: its key under ``root`` (default: the configured
-    archive root), or the absolute path stored for a file outside any root."""
-    return path_for(image.filepath, root if root is not None else archive_root())
+    archive root), or the absolute path stored for a file outside any root. For a
+    bucket root (``s3://bucket/prefix``) a key's location is its ``s3://`` URL."""
+    base = root if root is not None else archive_root()
+    if isinstance(base, str) and base.startswith("s3://"):
+        if not Path(image.filepath).is_absolute():
+            return f"{base.rstrip('/')}/{image.filepath}"
+    return path_for(image.filepath, base)
 
 
 def _image_filter(

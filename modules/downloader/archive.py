@@ -21,7 +21,9 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
-from modules.downloader.fetch import HOST_TAG, PART_SUFFIX
+from modules.database.keys import ArchiveRoot
+from modules.storage import LocalStorage, Storage
+from modules.storage.base import HOST_TAG, PART_SUFFIX
 from modules.site.urls import (
     DEFAULT_TIMEZONE,
     is_repeated_wall_time,
@@ -75,6 +77,48 @@ def day_folder(root: Path, terminal: str, stream: str, wall_time: datetime) -> P
     validate_name(terminal, "terminal")
     validate_name(stream, "stream")
     return root / terminal / stream / wall_time.date().isoformat()
+
+
+def day_prefix(terminal: str, stream: str, day: date) -> str:
+    """The key prefix of one terminal, stream and day: ``<terminal>/<stream>/<YYYY-MM-DD>/``."""
+    validate_name(terminal, "terminal")
+    validate_name(stream, "stream")
+    return f"{terminal}/{stream}/{day.isoformat()}/"
+
+
+def picture_key(
+    terminal: str,
+    stream: str,
+    wall_time: datetime,
+    thumbnail: bool = False,
+    *,
+    source_timezone: str = DEFAULT_TIMEZONE,
+) -> str:
+    """A picture's key: its path relative to the archive root (see picture_path)."""
+    wall = utc_to_wall_clock(wall_time, source_timezone)
+    return day_prefix(terminal, stream, wall.date()) + file_name(
+        stream, wall, thumbnail, source_timezone=source_timezone
+    )
+
+
+def legacy_picture_key(
+    terminal: str,
+    stream: str,
+    wall_time: datetime,
+    thumbnail: bool = False,
+    *,
+    source_timezone: str = DEFAULT_TIMEZONE,
+) -> str | None:
+    """The key of :func:`legacy_picture_path`, or None."""
+    path = legacy_picture_path(
+        Path("."),
+        terminal,
+        stream,
+        wall_time,
+        thumbnail,
+        source_timezone=source_timezone,
+    )
+    return None if path is None else path.as_posix()
 
 
 def picture_path(
@@ -195,6 +239,76 @@ class DayFolder:
     stream: str
     day: date
     path: Path
+
+
+@dataclass(frozen=True)
+class StoredDay:
+    """One stream's day in a storage: its key prefix ``<terminal>/<stream>/<YYYY-MM-DD>/``."""
+
+    terminal: str
+    stream: str
+    day: date
+
+    @property
+    def prefix(self) -> str:
+        return day_prefix(self.terminal, self.stream, self.day)
+
+
+def stored_days(
+    storage: Storage, terminal: str | None = None, stream: str | None = None
+) -> Iterator[StoredDay]:
+    """The storage's day folders (of one terminal or stream, if given), in order, by
+    listing folders only (on S3: a delimited listing, never every object)."""
+    for terminal_name in storage.folders(""):
+        if terminal is not None and terminal_name != terminal:
+            continue
+        for stream_name in storage.folders(f"{terminal_name}/"):
+            if stream is not None and stream_name != stream:
+                continue
+            for name in storage.folders(f"{terminal_name}/{stream_name}/"):
+                try:
+                    day = date.fromisoformat(name)
+                    validate_name(terminal_name, "terminal")
+                    validate_name(stream_name, "stream")
+                except ValueError:
+                    continue
+                yield StoredDay(terminal_name, stream_name, day)
+
+
+def day_picture_keys(storage: Storage, day: StoredDay) -> list[str]:
+    """The keys of a stored day's pictures that follow the layout, in key order."""
+    keys = []
+    for key in storage.keys(day.prefix):
+        if not key.endswith(".jpg") or read_picture_path(Path(key)) is None:
+            logger.debug("skipping %s: not a picture of the archive layout", key)
+            continue
+        keys.append(key)
+    return keys
+
+
+def stored_totals(storage: Storage) -> dict[tuple[str, str], tuple[int, int]]:
+    """The pictures of the layout a storage holds, (count, bytes) per (terminal, stream),
+    by listing it with sizes (on S3 a thousand objects a request)."""
+    totals: dict[tuple[str, str], tuple[int, int]] = {}
+    for terminal in storage.folders(""):
+        for stream in storage.folders(f"{terminal}/"):
+            count = size = 0
+            for key, object_size in storage.list(f"{terminal}/{stream}/"):
+                if key.endswith(".jpg") and read_picture_path(Path(key)) is not None:
+                    count += 1
+                    size += object_size
+            if count:
+                totals[(terminal, stream)] = (count, size)
+    return totals
+
+
+def key_of_stored(storage: Storage, stored: str) -> str | None:
+    """The key a row's stored ``filepath`` names in ``storage``: itself when it is a
+    key, the path relative to a folder's root when it is an absolute path under it
+    (written before keys were), None for an absolute path outside the archive."""
+    if isinstance(storage, LocalStorage):
+        return ArchiveRoot.of(storage.root).key_of_stored(stored)
+    return None if os.path.isabs(stored) else stored
 
 
 def day_folders(

@@ -13,10 +13,8 @@ import email.utils
 import hashlib
 import logging
 import os
-import socket
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,18 +27,18 @@ import urllib3.exceptions
 from modules.backoff import Backoff, call_with_retries
 from modules.downloader.http_session import abort
 from modules.downloader.http_session import new_http_session as new_http_session
+from modules.storage.base import HOST_TAG as HOST_TAG
+from modules.storage.base import PART_SUFFIX as PART_SUFFIX
+from modules.storage.base import part_name
 
 logger = logging.getLogger(__name__)
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 JPEG_END = b"\xff\xd9"
-PART_SUFFIX = ".part"
 CHUNK_BYTES = 64 * 1024
 CONNECT_TIMEOUT = 10.0
 """Seconds a connection may take at most, whatever the timeout: a connecting socket
 cannot be cut, so this bounds how long a cancelled fetch can still wait."""
-HOST_TAG = socket.gethostname().replace(".", "_")
-"""This machine in ``.part`` names: a part names the host and process that own it."""
 
 
 class FetchError(Exception):
@@ -107,8 +105,7 @@ def check_url(url: str, allowed_netloc: str) -> None:
 
 def part_path_for(destination: Path) -> Path:
     """A unique ``.part`` name beside ``destination``: host and pid tell who owns it."""
-    token = f"{HOST_TAG}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    return destination.with_name(f".{destination.name}.{token}{PART_SUFFIX}")
+    return destination.with_name(part_name(destination.name))
 
 
 class PictureFetcher:
@@ -144,10 +141,29 @@ class PictureFetcher:
         abort(self.session)
 
     def fetch(self, url: str, destination: Path) -> FetchedFile:
-        """Download ``url`` to ``destination``, retrying; raise Absent, Cancelled or FetchError when it can't."""
+        """Download ``url`` to ``destination``, retrying; raise Absent, Cancelled or FetchError when it can't.
+
+        The body is written to a ``.part`` beside ``destination`` and renamed only once verified.
+        """
+        part = part_path_for(destination)
+        fetched = self.fetch_to(url, part)
+        try:
+            os.replace(part, destination)
+        except OSError as exc:
+            raise FetchError(
+                f"cannot write {destination}: {exc.strerror or exc}"
+            ) from exc
+        finally:
+            part.unlink(missing_ok=True)
+        return FetchedFile(destination, fetched.size, fetched.sha256)
+
+    def fetch_to(self, url: str, part: Path) -> FetchedFile:
+        """Download ``url`` into the file ``part`` (its folder made), retrying: on
+        success the body is there complete, verified and synced, for a storage to
+        take (``Storage.commit``); on any failure ``part`` is gone."""
         check_url(url, self.allowed_netloc)
         return call_with_retries(
-            lambda: self._fetch_once(url, destination),
+            lambda: self._fetch_once(url, part),
             self.backoff,
             _is_retryable,
             describe=f"download of {url}",
@@ -160,7 +176,7 @@ class PictureFetcher:
         if self.cancelled.wait(seconds):
             raise Cancelled()
 
-    def _fetch_once(self, url: str, destination: Path) -> FetchedFile:
+    def _fetch_once(self, url: str, part: Path) -> FetchedFile:
         if self.cancelled.is_set():
             raise Cancelled()
         deadline = time.monotonic() + self.timeout
@@ -181,7 +197,7 @@ class PictureFetcher:
             ) from exc
         with response:
             self._check_status(response)
-            return self._save_body(response, destination, deadline)
+            return self._save_body(response, part, deadline)
 
     def _check_status(self, response: requests.Response) -> None:
         status = response.status_code
@@ -205,7 +221,7 @@ class PictureFetcher:
             )
 
     def _save_body(
-        self, response: requests.Response, destination: Path, deadline: float
+        self, response: requests.Response, part: Path, deadline: float
     ) -> FetchedFile:
         declared = response.headers.get("Content-Length")
         expected = (
@@ -214,9 +230,9 @@ class PictureFetcher:
         digest = hashlib.sha256()
         size = 0
         tail = b""
-        part = part_path_for(destination)
+        kept = False
         try:
-            destination.parent.mkdir(parents=True, exist_ok=True)
+            part.parent.mkdir(parents=True, exist_ok=True)
             with open(part, "wb") as out:
                 for chunk in self._chunks(response, deadline):
                     if size == 0 and not chunk.startswith(JPEG_MAGIC):
@@ -244,7 +260,7 @@ class PictureFetcher:
                 # Nothing says how long the body should be: a JPEG that ends
                 # without its end-of-image marker was cut off.
                 raise FetchError("truncated: no JPEG end marker", retryable=True)
-            os.replace(part, destination)
+            kept = True
         except urllib3.exceptions.HTTPError as exc:
             if self.cancelled.is_set():
                 raise Cancelled() from exc
@@ -254,12 +270,11 @@ class PictureFetcher:
                 f"body interrupted: {type(exc).__name__}", retryable=True
             ) from exc
         except OSError as exc:
-            raise FetchError(
-                f"cannot write {destination}: {exc.strerror or exc}"
-            ) from exc
+            raise FetchError(f"cannot write {part}: {exc.strerror or exc}") from exc
         finally:
-            part.unlink(missing_ok=True)
-        return FetchedFile(destination, size, digest.hexdigest())
+            if not kept:
+                part.unlink(missing_ok=True)
+        return FetchedFile(part, size, digest.hexdigest())
 
     def _chunks(self, response: requests.Response, deadline: float) -> Iterator[bytes]:
         """The body as it arrives, cut at ``deadline`` (wall time) or on cancel.

@@ -1,20 +1,25 @@
-"""Bring the database back in line with an archive folder: the recovery after the database was down.
+"""Bring the database back in line with an archive: the recovery after the database was down.
 
 The file names carry the terminal, stream and time; sizes and hashes come from the
 files. Rows are matched by key (the path relative to the archive root), so an
-archive moved or mounted elsewhere is recognised as already indexed. Each day
-folder costs one listing and one query for its keys: a file with a row is neither
-stat'ed, parsed nor hashed, so a re-run over an indexed archive is about as fast
-as walking it.
+archive moved or mounted elsewhere is recognised as already indexed.
+
+A folder has a fast path: each day folder costs one listing and one query for its
+keys, and a file with a row is neither stat'ed, parsed nor hashed, so a re-run over
+an indexed archive is about as fast as walking it. Any other storage (S3) is read
+by listing each stream's objects with their sizes (a thousand keys a request),
+compared with the rows' keys a run of day folders at a time; only the objects
+without a row are read, to hash them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from modules.database import queries
@@ -25,12 +30,16 @@ from modules.downloader.archive import (
     read_picture_path,
 )
 from modules.downloader.fetch import sha256_of
-from modules.site.urls import DEFAULT_TIMEZONE, build_image_url
+from modules.site.urls import DEFAULT_TIMEZONE, build_image_url, validate_name
+from modules.storage import LocalStorage, Storage, StorageError, StoredObject
+from modules.storage import open_storage
 
 logger = logging.getLogger(__name__)
 
 DAYS_PER_QUERY = 32
 """Day folders whose keys one query fetches: few queries, a bounded set in memory."""
+HASH_WORKERS = 8
+"""Objects of a remote storage read at once to hash them (each read waits on the network)."""
 
 
 @dataclass
@@ -45,18 +54,23 @@ class ReindexReport:
 
 
 def reindex_archive(
-    root: str | Path,
+    root: str | Path | Storage,
     *,
     source_timezone: str = DEFAULT_TIMEZONE,
     cdn_url: str | None = None,
     batch_size: int = 500,
 ) -> ReindexReport:
-    """Insert a row for every picture under ``root`` that has none, in chunks of ``batch_size``.
+    """Insert a row for every picture of the archive ``root`` that has none, in chunks of ``batch_size``.
 
-    ``root`` is the archive root: rows are written with keys relative to it.
-    ``cdn_url``, when given, fills ``source_url`` with the URL the picture came from.
+    ``root`` is the archive: a folder, an ``s3://bucket/prefix`` URL or a Storage;
+    rows are written with keys relative to it. ``cdn_url``, when given, fills
+    ``source_url`` with the URL the picture came from. A folder that does not exist
+    is a ValueError; a storage that cannot be listed a StorageError.
     """
-    folder = Path(os.path.abspath(root))  # absolute: its pictures' paths become keys
+    storage = root if isinstance(root, Storage) else open_storage(root)
+    if not isinstance(storage, LocalStorage):
+        return _reindex_storage(storage, source_timezone, cdn_url, batch_size)
+    folder = storage.root  # absolute: its pictures' paths become keys
     if not folder.is_dir():
         raise ValueError(f"not an archive folder: {folder}")
     report = ReindexReport()
@@ -134,6 +148,155 @@ def _unknown_pictures(
     return unknown
 
 
+def _reindex_storage(
+    storage: Storage, source_timezone: str, cdn_url: str | None, batch_size: int
+) -> ReindexReport:
+    """Reindex any storage by listing: stream by stream, a run of day folders at a time."""
+    storage.check()
+    report = ReindexReport()
+    batch: list[tuple[ArchivedPicture, StoredObject]] = []
+    with ThreadPoolExecutor(HASH_WORKERS, thread_name_prefix="draydog-hash") as pool:
+        for terminal, stream in _stored_streams(storage):
+            objects = storage.list(f"{terminal}/{stream}/")
+            for first, last, run in _object_runs(objects):
+                known = queries.folder_keys(terminal, stream, first, last)
+                for stored in run:
+                    if stored.key in known:
+                        report.scanned += 1
+                        continue
+                    picture = read_picture_path(Path(stored.key))
+                    if picture is None or not stored.key.endswith(".jpg"):
+                        logger.debug("skipping %s: not a picture of the layout", stored)
+                        continue
+                    report.scanned += 1
+                    batch.append((picture, stored))
+                    if len(batch) >= batch_size:
+                        _reindex_objects(
+                            storage, pool, batch, report, source_timezone, cdn_url
+                        )
+                        batch = []
+        _reindex_objects(storage, pool, batch, report, source_timezone, cdn_url)
+    logger.info(
+        "reindex of %s: %d pictures, %d without a row, %d inserted, %d failed",
+        storage,
+        report.scanned,
+        report.missing,
+        report.inserted,
+        len(report.failed),
+    )
+    return report
+
+
+def _stored_streams(storage: Storage) -> Iterator[tuple[str, str]]:
+    """The (terminal, stream) folders of a storage, by listing folders only."""
+    for terminal in storage.folders(""):
+        for stream in storage.folders(f"{terminal}/"):
+            try:
+                validate_name(terminal, "terminal")
+                validate_name(stream, "stream")
+            except ValueError:
+                continue
+            yield terminal, stream
+
+
+def _object_runs(
+    objects: Iterable[StoredObject],
+) -> Iterator[tuple[date, date, list[StoredObject]]]:
+    """A stream's objects (in key order) in runs of up to ``DAYS_PER_QUERY`` day
+    folders, each with its first and last day; objects outside a day folder are skipped.
+    """
+    run: list[StoredObject] = []
+    first = last = None
+    days = 0
+    for stored in objects:
+        parts = stored.key.split("/")
+        try:
+            day = date.fromisoformat(parts[2]) if len(parts) == 4 else None
+        except ValueError:
+            day = None
+        if day is None:
+            continue
+        if day != last:
+            if days == DAYS_PER_QUERY and first is not None and last is not None:
+                yield first, last, run
+                run, first, days = [], None, 0
+            first = first or day
+            last = day
+            days += 1
+        run.append(stored)
+    if first is not None and last is not None:
+        yield first, last, run
+
+
+def _reindex_objects(
+    storage: Storage,
+    pool: ThreadPoolExecutor,
+    batch: list[tuple[ArchivedPicture, StoredObject]],
+    report: ReindexReport,
+    source_timezone: str,
+    cdn_url: str | None,
+) -> None:
+    """Hash the objects (read a few at a time) and insert their rows by key."""
+    if not batch:
+        return
+    records = []
+    digests = pool.map(_digest_or_error(storage), [stored.key for _, stored in batch])
+    for (picture, stored), digest in zip(batch, digests):
+        if isinstance(digest, StorageError):
+            report.failed.append((storage.location(stored.key), digest.reason))
+            continue
+        records.append(
+            _record(picture, stored.key, stored.size, digest, source_timezone, cdn_url)
+        )
+    report.missing += len(records)
+    result = queries.insert_images(records, chunk_size=len(batch))
+    report.inserted += result.inserted
+    report.duplicates += result.duplicates
+    report.failed.extend(result.failed)
+
+
+def _digest_or_error(storage: Storage) -> Callable[[str], str | StorageError]:
+    def digest(key: str) -> str | StorageError:
+        try:
+            return storage.sha256(key)
+        except StorageError as exc:
+            return exc
+
+    return digest
+
+
+def _record(
+    picture: ArchivedPicture,
+    filepath: str,
+    size: int,
+    digest: str,
+    source_timezone: str,
+    cdn_url: str | None,
+) -> dict[str, object]:
+    """The row of an archived picture."""
+    source_url = None
+    if cdn_url is not None:
+        source_url = build_image_url(
+            cdn_url,
+            picture.terminal,
+            picture.stream,
+            picture.wall_time,
+            picture.is_thumbnail,
+            source_timezone=source_timezone,
+        )
+    return {
+        "filepath": filepath,
+        "camera_id": picture.stream,
+        "terminal": picture.terminal,
+        "timestamp": picture.timestamp(source_timezone),
+        "local_day": picture.wall_time.date(),
+        "file_size": size,
+        "sha256": digest,
+        "source_url": source_url,
+        "is_thumbnail": picture.is_thumbnail,
+    }
+
+
 def _reindex_batch(
     batch: list[ArchivedPicture],
     report: ReindexReport,
@@ -154,28 +317,15 @@ def _reindex_batch(
                 (str(picture.path), f"cannot read: {exc.strerror or exc}")
             )
             continue
-        source_url = None
-        if cdn_url is not None:
-            source_url = build_image_url(
-                cdn_url,
-                picture.terminal,
-                picture.stream,
-                picture.wall_time,
-                picture.is_thumbnail,
-                source_timezone=source_timezone,
-            )
         records.append(
-            {
-                "filepath": str(picture.path),
-                "camera_id": picture.stream,
-                "terminal": picture.terminal,
-                "timestamp": picture.timestamp(source_timezone),
-                "local_day": picture.wall_time.date(),
-                "file_size": size,
-                "sha256": digest,
-                "source_url": source_url,
-                "is_thumbnail": picture.is_thumbnail,
-            }
+            _record(
+                picture,
+                str(picture.path),
+                size,
+                digest,
+                source_timezone,
+                cdn_url,
+            )
         )
     report.missing += len(records)
     result = queries.insert_images(records, chunk_size=len(batch), root=root)

@@ -26,9 +26,10 @@ import requests
 from modules.backoff import Backoff
 from modules.database import days, queries
 from modules.downloader.archive import (
+    day_prefix,
     file_name,
-    legacy_picture_path,
-    picture_path,
+    legacy_picture_key,
+    picture_key,
     read_picture_path,
     remove_stale_parts,
 )
@@ -41,9 +42,9 @@ from modules.downloader.fetch import (
     PictureFetcher,
     check_url,
     new_http_session,
-    sha256_of,
 )
 from modules.downloader.report import DownloadReport, day_status
+from modules.storage import LocalStorage, Storage, StorageError, open_storage
 from modules.site.urls import (
     DEFAULT_TIMEZONE,
     InvalidImageURL,
@@ -74,12 +75,27 @@ class PictureOutcome:
     """``downloaded``, ``present`` or ``failed``."""
     url: str
     path: Path | None = None
+    """The picture's file, when the archive is a folder."""
     size: int = 0
     sha256: str | None = None
     is_thumbnail: bool = False
     reason: str | None = None
     timestamp: datetime | None = None
     """The capture time, timezone-aware UTC."""
+    key: str | None = None
+    """The picture's key in the archive, when it is stored (downloaded or present)."""
+    location: str | None = None
+    """Its full path, or ``s3://`` URL, for people and reports."""
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where one picture goes: its storage and key, and the size stored there when
+    the batch began (None: not stored)."""
+
+    storage: Storage
+    key: str
+    stored: int | None
 
 
 @dataclass(frozen=True)
@@ -121,7 +137,7 @@ class DrayDogDownloader:
 
     def __init__(
         self,
-        download_dir: str | Path = "data/images",
+        download_dir: str | Path | Storage = "data/images",
         terminal: str = "apm",
         app_url: str = "https://app.draydog.com",
         cdn_url: str = "https://cdn.draydog.com",
@@ -139,7 +155,9 @@ class DrayDogDownloader:
         chromedriver_path: str | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        """``clock`` gives the current instant (aware) that says which day is today at
+        """``download_dir`` is the archive: a folder, an ``s3://bucket/prefix`` URL
+        (S3 configured by the standard ``AWS_*`` variables) or a Storage.
+        ``clock`` gives the current instant (aware) that says which day is today at
         the terminal; the real clock when None (a test's replica may run on its own)."""
         self.terminal = validate_name(terminal, "terminal")
         _check_range("max_workers", max_workers, 1, MAX_WORKERS)
@@ -152,7 +170,15 @@ class DrayDogDownloader:
         get_zone(source_timezone)
         self.app_url = _base_url(app_url, "app_url")
         self.cdn_url = _base_url(cdn_url, "cdn_url")
-        self.download_dir = Path(download_dir)
+        self.storage = _storage_of(download_dir)
+        self.download_dir: Path | str
+        """The archive: a folder's path (as given), or the storage's URL."""
+        if not isinstance(self.storage, LocalStorage):
+            self.download_dir = str(self.storage)
+        elif isinstance(download_dir, Storage):
+            self.download_dir = self.storage.root
+        else:
+            self.download_dir = Path(download_dir)
         self.headless = headless
         self.timeout = timeout
         self.max_workers = max_workers
@@ -261,7 +287,7 @@ class DrayDogDownloader:
         date: str | date,
         stream_name: str = "in_gate",
         *,
-        save_dir: str | Path | None = None,
+        save_dir: str | Path | Storage | None = None,
         progress: ProgressCallback | None = None,
         force: bool = False,
     ) -> DownloadReport:
@@ -334,7 +360,7 @@ class DrayDogDownloader:
         self,
         day: date,
         stream_name: str,
-        save_dir: str | Path | None,
+        save_dir: str | Path | Storage | None,
         progress: ProgressCallback | None,
     ) -> DownloadReport:
         found = self.discover(day, stream_name)
@@ -349,9 +375,9 @@ class DrayDogDownloader:
                     f"{found.missing} pictures failed to load on the page",
                 )
             )
-        root = Path(save_dir) if save_dir is not None else self.download_dir
+        storage = self._storage_for(save_dir)
         report = self._download(
-            stream_name, wanted, root, progress, page_failures=page_failures
+            stream_name, wanted, storage, progress, page_failures=page_failures
         )
         report.foreign_ignored = found.foreign
         report.empty = found.confirmed_empty
@@ -468,21 +494,22 @@ class DrayDogDownloader:
                 raise ValueError(
                     f"URL is of stream {ref.stream!r}, not {stream_name!r}: {url}"
                 )
-        destination = Path(save_dir) / file_name(
+        folder = LocalStorage(Path(save_dir))
+        key = file_name(
             ref.stream,
             ref.timestamp,
             ref.is_thumbnail,
             source_timezone=self.source_timezone,
         )
         try:
+            target = _Target(folder, key, folder.stat(key))
             outcome = self._obtain(
-                url, destination, ref.local_time, ref.is_thumbnail, ref.timestamp
+                url, target, ref.local_time, ref.is_thumbnail, ref.timestamp
             )
-        except FetchError as exc:
-            logger.warning("could not download %s: %s", url, exc.reason)
+        except (FetchError, StorageError) as exc:
+            logger.warning("could not download %s: %s", url, exc)
             return None
-        assert outcome.path is not None
-        saved = str(outcome.path.resolve())
+        saved = str(folder.path(key).resolve())
         if self.persist:
             try:
                 image_id = queries.insert_image(
@@ -505,39 +532,58 @@ class DrayDogDownloader:
     def _obtain(
         self,
         url: str,
-        destination: Path,
+        target: _Target,
         wall_time: datetime,
         is_thumbnail: bool,
         timestamp: datetime,
         known: Known | None = None,
     ) -> PictureOutcome:
-        """The picture at ``destination``: already complete there, or fetched now.
+        """The picture at ``target``: already stored there, or fetched and stored now.
 
-        A file present whose row (in ``known``) has its size and hash is not read
-        again; one without a row, or of another size, is hashed.
+        A picture stored whose row (in ``known``) has its size and hash is not read
+        again; one without a row, or of another size, is hashed. A new one is
+        fetched into a local ``.part`` (verified: a whole JPEG under the cap), then
+        committed to the storage: a rename in a folder, one upload to a bucket. A
+        failed upload fails the picture and leaves neither object nor part.
         """
-        if destination.is_file():
-            size = destination.stat().st_size
+        storage, key = target.storage, target.key
+        if target.stored is not None:
+            size = target.stored
             row_size, row_sha256 = (known or {}).get(
                 (timestamp, is_thumbnail), (None, None)
             )
-            if row_size == size and row_sha256 is not None:
-                digest = row_sha256
-            else:
-                digest = sha256_of(destination)
+            try:
+                digest = (
+                    row_sha256
+                    if row_size == size and row_sha256 is not None
+                    else storage.sha256(key)
+                )
+            except StorageError as exc:
+                raise FetchError(f"storage: {exc}") from exc
             status = "present"
         else:
-            fetched = self.fetcher.fetch(url, destination)
+            part = storage.staging_path(key)
+            try:
+                fetched = self.fetcher.fetch_to(url, part)
+                storage.commit(key, part)
+            except StorageError as exc:
+                logger.warning("could not store %s: %s", url, exc)
+                raise FetchError(f"storage: {exc}") from exc
+            finally:
+                part.unlink(missing_ok=True)
             size, digest, status = fetched.size, fetched.sha256, "downloaded"
+        location = storage.location(key)
         return PictureOutcome(
             wall_time,
             status,
             url,
-            destination,
+            Path(location) if isinstance(storage, LocalStorage) else None,
             size,
             digest,
             is_thumbnail,
             timestamp=timestamp,
+            key=key,
+            location=location,
         )
 
     def _extract_timestamp_from_url(self, url: str) -> datetime:
@@ -561,7 +607,7 @@ class DrayDogDownloader:
         stream_name: str,
         timestamps: Iterable[str | datetime],
         *,
-        save_dir: str | Path | None = None,
+        save_dir: str | Path | Storage | None = None,
         max_images: int | None = None,
         progress: ProgressCallback | None = None,
     ) -> DownloadReport:
@@ -583,9 +629,13 @@ class DrayDogDownloader:
         )
         if max_images is not None:
             instants = instants[:max_images]
-        root = Path(save_dir) if save_dir is not None else self.download_dir
+        storage = self._storage_for(save_dir)
         wanted = [self._wanted(stream_name, instant) for instant in instants]
-        return self._download(stream_name, wanted, root, progress)
+        return self._download(stream_name, wanted, storage, progress)
+
+    def _storage_for(self, save_dir: str | Path | Storage | None) -> Storage:
+        """The archive of one call: ``save_dir`` when given, else the downloader's."""
+        return self.storage if save_dir is None else _storage_of(save_dir)
 
     def _wanted(self, stream: str, instant: datetime) -> _Wanted:
         """The picture at an aware UTC ``instant``, with its ISO-form URLs."""
@@ -601,7 +651,7 @@ class DrayDogDownloader:
         self,
         stream: str,
         wanted: list[_Wanted],
-        root: Path,
+        storage: Storage,
         progress: ProgressCallback | None,
         *,
         page_failures: Sequence[tuple[str, str]] = (),
@@ -609,30 +659,32 @@ class DrayDogDownloader:
         """Fetch, store and record ``wanted``; the run row is closed whatever happens."""
         started = time.monotonic()
         report = DownloadReport(requested=len(wanted), failed=list(page_failures))
-        for folder in {
-            self._path(root, stream, w.timestamp, False).parent for w in wanted
-        }:
+        firsts = {
+            picture_key(self.terminal, stream, w.timestamp, False): None for w in wanted
+        }
+        for folder in {storage.staging_path(key).parent for key in firsts}:
             remove_stale_parts(folder)
+        stored = self._stored(storage, stream, wanted)
         report.run_id = self._start_run(stream, len(wanted))
         known = self._known(stream, wanted)
         pending: list[dict[str, Any]] = []
         interrupted = True
         try:
             for done, outcome in enumerate(
-                self._fetch_all(root, stream, wanted, known), start=1
+                self._fetch_all(storage, stored, stream, wanted, known), start=1
             ):
                 self._count(report, outcome)
-                if outcome.path is not None:
+                if outcome.key is not None:
                     pending.append(self._record(stream, outcome, report.run_id))
                 if len(pending) >= self.batch_size:
-                    self._persist(report, pending, root)
+                    self._persist(report, pending)
                     pending = []
                 if progress is not None:
                     progress(outcome, done, len(wanted))
             interrupted = False
         finally:
-            # Also when interrupted: the files already on disk get their rows.
-            self._persist(report, pending, root)
+            # Also when interrupted: the pictures already stored get their rows.
+            self._persist(report, pending)
             report.seconds = time.monotonic() - started
             self._finish_run(report, interrupted=interrupted)
         logger.info(
@@ -646,6 +698,24 @@ class DrayDogDownloader:
             report.db_failed,
         )
         return report
+
+    def _stored(
+        self, storage: Storage, stream: str, wanted: list[_Wanted]
+    ) -> dict[str, int] | None:
+        """The objects already stored in ``wanted``'s day folders, key -> size: one
+        listing per day (on S3 one request for a day's 144 pictures, not one each).
+        None when the storage cannot be listed: then each picture asks for itself."""
+        prefixes = sorted(
+            {day_prefix(self.terminal, stream, w.wall.date()) for w in wanted}
+        )
+        stored: dict[str, int] = {}
+        try:
+            for prefix in prefixes:
+                stored.update(storage.list(prefix))
+        except StorageError as exc:
+            logger.warning("cannot list %s (%s): asking per picture", storage, exc)
+            return None
+        return stored
 
     def _known(self, stream: str, wanted: list[_Wanted]) -> Known:
         """The rows already stored of ``wanted``'s days (empty without a database)."""
@@ -661,7 +731,12 @@ class DrayDogDownloader:
             return {}
 
     def _fetch_all(
-        self, root: Path, stream: str, wanted: list[_Wanted], known: Known
+        self,
+        storage: Storage,
+        stored: dict[str, int] | None,
+        stream: str,
+        wanted: list[_Wanted],
+        known: Known,
     ) -> Iterable[PictureOutcome]:
         """Outcomes as pictures finish, with at most ``2 * max_workers`` in flight (bounded memory).
 
@@ -682,7 +757,12 @@ class DrayDogDownloader:
                             break
                         in_flight.add(
                             pool.submit(
-                                self._fetch_picture, root, stream, picture, known
+                                self._fetch_picture,
+                                storage,
+                                stored,
+                                stream,
+                                picture,
+                                known,
                             )
                         )
                         if len(in_flight) >= 2 * self.max_workers:
@@ -705,10 +785,15 @@ class DrayDogDownloader:
             )
 
     def _fetch_picture(
-        self, root: Path, stream: str, picture: _Wanted, known: Known
+        self,
+        storage: Storage,
+        stored: dict[str, int] | None,
+        stream: str,
+        picture: _Wanted,
+        known: Known,
     ) -> PictureOutcome:
         try:
-            return self._fetch_or_fall_back(root, stream, picture, known)
+            return self._fetch_or_fall_back(storage, stored, stream, picture, known)
         except Cancelled:
             raise
         except Exception as exc:
@@ -722,15 +807,18 @@ class DrayDogDownloader:
             )
 
     def _fetch_or_fall_back(
-        self, root: Path, stream: str, picture: _Wanted, known: Known
+        self,
+        storage: Storage,
+        stored: dict[str, int] | None,
+        stream: str,
+        picture: _Wanted,
+        known: Known,
     ) -> PictureOutcome:
         wall, full_url, thumb_url = picture.wall, picture.full_url, picture.thumb_url
         failed = partial(PictureOutcome, wall, "failed", timestamp=picture.timestamp)
-        full_path = self._path(root, stream, picture.timestamp, False)
         try:
-            return self._obtain(
-                full_url, full_path, wall, False, picture.timestamp, known
-            )
+            full = self._target(storage, stored, stream, picture.timestamp, False)
+            return self._obtain(full_url, full, wall, False, picture.timestamp, known)
         except Absent as exc:
             logger.info(
                 "no full-size picture at %s (%s): trying the thumbnail",
@@ -741,11 +829,9 @@ class DrayDogDownloader:
             raise
         except FetchError as exc:
             return failed(full_url, reason=exc.reason)
-        thumb_path = self._path(root, stream, picture.timestamp, True)
         try:
-            return self._obtain(
-                thumb_url, thumb_path, wall, True, picture.timestamp, known
-            )
+            thumb = self._target(storage, stored, stream, picture.timestamp, True)
+            return self._obtain(thumb_url, thumb, wall, True, picture.timestamp, known)
         except Absent as exc:
             code = "404" if isinstance(exc, NotFound) else "403"
             return failed(full_url, reason=f"{code}: no picture, no thumbnail")
@@ -754,33 +840,40 @@ class DrayDogDownloader:
         except FetchError as exc:
             return failed(thumb_url, reason=f"thumbnail: {exc.reason}")
 
-    def _path(
-        self, root: Path, stream: str, instant: datetime, thumbnail: bool
-    ) -> Path:
-        """Where the picture at ``instant`` is kept in the archive.
+    def _target(
+        self,
+        storage: Storage,
+        stored: dict[str, int] | None,
+        stream: str,
+        instant: datetime,
+        thumbnail: bool,
+    ) -> _Target:
+        """Where the picture at ``instant`` is kept in the archive, and whether it is.
 
         A first-occurrence repeated-hour picture stored before names carried offsets
-        keeps its old name, so a re-run finds it present instead of storing it twice.
+        keeps its old key, so a re-run finds it present instead of storing it twice.
+        A storage that could not be listed is asked (a StorageError fails the picture).
         """
-        path = picture_path(
-            root,
-            self.terminal,
-            stream,
-            instant,
-            thumbnail,
-            source_timezone=self.source_timezone,
+        zone = self.source_timezone
+        key = picture_key(
+            self.terminal, stream, instant, thumbnail, source_timezone=zone
         )
-        legacy = legacy_picture_path(
-            root,
-            self.terminal,
-            stream,
-            instant,
-            thumbnail,
-            source_timezone=self.source_timezone,
+        legacy = legacy_picture_key(
+            self.terminal, stream, instant, thumbnail, source_timezone=zone
         )
-        if legacy is not None and not path.exists() and legacy.is_file():
-            return legacy
-        return path
+        candidates = [key] if legacy is None else [key, legacy]
+        for candidate in candidates:
+            try:
+                size = (
+                    stored.get(candidate)
+                    if stored is not None
+                    else storage.stat(candidate)
+                )
+            except StorageError as exc:
+                raise FetchError(f"storage: {exc}") from exc
+            if size is not None:
+                return _Target(storage, candidate, size)
+        return _Target(storage, key, None)
 
     def _url(self, stream: str, wall: datetime, *, thumbnail: bool) -> str:
         return build_image_url(
@@ -801,8 +894,8 @@ class DrayDogDownloader:
             )
             report.failed.append((when, outcome.reason or "failed"))
             return
-        assert outcome.path is not None
-        report.files.append(str(outcome.path))
+        assert outcome.location is not None
+        report.files.append(outcome.location)
         if outcome.status == "downloaded":
             report.downloaded += 1
             report.bytes += outcome.size
@@ -813,9 +906,9 @@ class DrayDogDownloader:
     def _record(
         self, stream: str, outcome: PictureOutcome, run_id: int | None
     ) -> dict[str, Any]:
-        assert outcome.path is not None
+        assert outcome.key is not None
         return {
-            "filepath": str(outcome.path.resolve()),
+            "filepath": outcome.key,
             "camera_id": stream,
             "terminal": self.terminal,
             "timestamp": outcome.timestamp,
@@ -829,13 +922,11 @@ class DrayDogDownloader:
 
     # --- the database, which never fails a download -----------------------------------
 
-    def _persist(
-        self, report: DownloadReport, records: list[dict[str, Any]], root: Path
-    ) -> None:
-        """Write the rows; paths under the archive ``root`` are stored as its keys."""
+    def _persist(self, report: DownloadReport, records: list[dict[str, Any]]) -> None:
+        """Write the rows, whose ``filepath`` is the picture's key in the archive."""
         if not self.persist or not records:
             return
-        result = queries.insert_images(records, chunk_size=self.batch_size, root=root)
+        result = queries.insert_images(records, chunk_size=self.batch_size)
         report.db_inserted += result.inserted
         report.db_duplicates += result.duplicates
         report.db_failed += len(result.failed)
@@ -932,3 +1023,8 @@ def _base_url(url: str, name: str) -> str:
     if parts.username is not None or parts.password is not None:
         raise ValueError(f"{name} must not carry credentials")
     return url.rstrip("/")
+
+
+def _storage_of(archive: str | Path | Storage) -> Storage:
+    """The archive as a Storage: a folder's path or an ``s3://`` URL (ValueError if malformed)."""
+    return archive if isinstance(archive, Storage) else open_storage(archive)

@@ -549,7 +549,7 @@ def test_an_unexpected_error_fails_one_picture_only(
 
     def broken(
         url: str,
-        destination: Path,
+        destination: Any,
         wall: datetime,
         is_thumbnail: bool,
         utc: datetime,

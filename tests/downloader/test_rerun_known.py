@@ -22,6 +22,7 @@ from modules.downloader import DrayDogDownloader, fetch, selenium_client
 from modules.downloader.discovery import DiscoveryResult
 from modules.downloader.report import DownloadReport
 from modules.replica import ReplicaServer
+from modules.storage import Storage
 from tests.downloader.conftest import (
     DAY,
     STREAM,
@@ -31,17 +32,18 @@ from tests.downloader.conftest import (
 
 
 class Hashes:
-    """Counts the files hashed by the downloader (its ``sha256_of`` helper)."""
+    """Counts the stored pictures hashed by the downloader (read back through its
+    storage, ``Storage.sha256``), by full path."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.paths: list[Path] = []
-        real = fetch.sha256_of
+        real = Storage.sha256
 
-        def counting(path: Path) -> str:
-            self.paths.append(path)
-            return real(path)
+        def counting(storage: Storage, key: str) -> str:
+            self.paths.append(Path(storage.location(key)))
+            return real(storage, key)
 
-        monkeypatch.setattr(selenium_client, "sha256_of", counting)
+        monkeypatch.setattr(Storage, "sha256", counting)
 
 
 class NoBrowser:
