@@ -7,7 +7,8 @@ are listed but lack nothing the site offers (it served no full-size picture).
 Camera outages are holes in a stream's rhythm on days the archive holds whole.
 
 All counting is done by the database per day (see :mod:`modules.database.coverage`);
-only the archive folder's walk, for the rows-and-files check, reads file by file.
+only the rows-and-files check lists the archive (a folder or a bucket, through its
+Storage), and only the day folders of the range.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from typing import Any
 
 from modules.database import coverage, days
 from modules.database.coverage import DayCoverage, DayRecordRow
-from modules.database.keys import ArchiveRoot
-from modules.downloader.archive import day_folders, walk_archive
+from modules.downloader.archive import day_picture_keys, key_of_stored, stored_days
 from modules.site.urls import DEFAULT_TIMEZONE, terminal_today
+from modules.storage import LocalStorage, Storage
 from modules.service.outages import (
     DEFAULT_FACTOR,
     Outage,
@@ -163,7 +164,7 @@ def find_gaps(
     end: date | None = None,
     terminal: str | None = None,
     stream: str | None = None,
-    archive: Path | None = None,
+    archive: Path | Storage | None = None,
     today: date | None = None,
     outage_factor: float = DEFAULT_FACTOR,
     source_timezone: str = DEFAULT_TIMEZONE,
@@ -172,7 +173,7 @@ def find_gaps(
 
     By default each stream is looked at from its first day in the database (or the
     folder) to yesterday at the terminal, the last day that is over. ``archive``,
-    the archive folder, adds the rows-and-files check. ``today`` is the terminal's
+    the archive (a folder, or any Storage: a bucket), adds the rows-and-files check. ``today`` is the terminal's
     (a day not over yet is not short for pictures still to come).
     """
     today = today or terminal_today(source_timezone)
@@ -180,17 +181,24 @@ def find_gaps(
     if start is not None and start > last:
         raise ValueError(f"reversed range: {start} is after {last}")
     first_days = coverage.known_streams(terminal, stream)
-    if archive is not None:
-        for key, first in _folder_streams(archive, terminal, stream).items():
+    storage = _storage(archive)
+    if storage is not None:
+        for key, first in _folder_streams(storage, terminal, stream).items():
             first_days[key] = min(first, first_days.get(key, first))
     if terminal is not None and stream is not None and start is not None:
         first_days.setdefault((terminal, stream), start)
     if not first_days:
         raise NothingArchived("nothing archived for this selection")
-    report = GapReport(files_checked=archive is not None)
+    report = GapReport(files_checked=storage is not None)
     for (t, s), first in sorted(first_days.items()):
-        _check_stream(report, t, s, start or first, last, today, archive, outage_factor)
+        _check_stream(report, t, s, start or first, last, today, storage, outage_factor)
     return report
+
+
+def _storage(archive: Path | Storage | None) -> Storage | None:
+    if archive is None or isinstance(archive, Storage):
+        return archive
+    return LocalStorage(archive)
 
 
 def _check_stream(
@@ -200,7 +208,7 @@ def _check_stream(
     start: date,
     end: date,
     today: date,
-    archive: Path | None,
+    archive: Storage | None,
     outage_factor: float,
 ) -> None:
     if start > end:
@@ -295,11 +303,11 @@ def _days(start: date, end: date) -> Iterator[date]:
 
 
 def _folder_streams(
-    archive: Path, terminal: str | None, stream: str | None
+    archive: Storage, terminal: str | None, stream: str | None
 ) -> dict[tuple[str, str], date]:
     """The (terminal, stream) folders of the archive, each with its first day folder."""
     found: dict[tuple[str, str], date] = {}
-    for folder in day_folders(archive, terminal, stream):
+    for folder in stored_days(archive, terminal, stream):
         key = (folder.terminal, folder.stream)
         found[key] = min(folder.day, found.get(key, folder.day))
     return found
@@ -307,23 +315,30 @@ def _folder_streams(
 
 def _compare_rows_and_files(
     report: GapReport,
-    archive: Path,
+    archive: Storage,
     terminal: str,
     stream: str,
     start: date,
     end: date,
 ) -> None:
-    """Rows and files compared by key, so the archive may be mounted anywhere; listed as full paths."""
-    root, full = ArchiveRoot.of(archive), archive.resolve()
+    """Rows and files compared by key, so the archive may be mounted anywhere; listed
+    by location (full paths, or ``s3://`` URLs)."""
     files: set[str] = set()
-    for folder in day_folders(archive, terminal, stream):
+    for folder in stored_days(archive, terminal, stream):
         if start <= folder.day <= end:
-            prefix = f"{folder.terminal}/{folder.stream}/{folder.path.name}/"
-            files.update(prefix + p.path.name for p in walk_archive(folder.path))
+            files.update(day_picture_keys(archive, folder))
     rows = {
         key
         for stored in coverage.filepaths(terminal, stream, start, end)
-        if (key := root.key_of_stored(stored)) is not None
+        if (key := key_of_stored(archive, stored)) is not None
     }
-    report.rows_without_files.extend(str(full / key) for key in sorted(rows - files))
-    report.files_without_rows.extend(str(full / key) for key in sorted(files - rows))
+    report.rows_without_files.extend(_located(archive, sorted(rows - files)))
+    report.files_without_rows.extend(_located(archive, sorted(files - rows)))
+
+
+def _located(archive: Storage, keys: list[str]) -> list[str]:
+    """The keys' locations; a folder's by its real path (symlinks resolved), as before."""
+    if isinstance(archive, LocalStorage):
+        full = archive.root.resolve()
+        return [str(full / key) for key in keys]
+    return [archive.location(key) for key in keys]

@@ -4,8 +4,9 @@ Order makes it safe to stop at any point and run again: for each page of rows th
 files are deleted first, then the rows. A crash between the two leaves rows whose
 files are gone, which the next run deletes (a file already gone is no error); the
 other order could leave files no row points to, which no later run would find
-by its rows. The archive folder's day folders before the cutoff are emptied of
-pictures too (files whose rows were never written), then the days' records go.
+by its rows. The archive's day folders before the cutoff are emptied of pictures
+too (files whose rows were never written), then the days' records go. The archive
+is a folder or a bucket: pictures are found and deleted through its Storage.
 """
 
 from __future__ import annotations
@@ -18,10 +19,16 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from modules.database import retention
-from modules.database.keys import ArchiveRoot, path_for
+from modules.database.keys import path_for
 from modules.database.retention import OldDay
-from modules.downloader.archive import day_folders, walk_archive
+from modules.downloader.archive import (
+    day_picture_keys,
+    key_of_stored,
+    read_picture_path,
+    stored_days,
+)
 from modules.site.urls import DEFAULT_TIMEZONE, terminal_today
+from modules.storage import LocalStorage, Storage, StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +43,8 @@ class PrunePlan:
     """Days before this one go."""
     thumbnails_only: bool
     days: list[OldDay] = field(default_factory=list)
-    files_without_rows: list[Path] = field(default_factory=list)
+    files_without_rows: list[str] = field(default_factory=list)
+    """Their locations: full paths, or ``s3://`` URLs."""
     day_records: int = 0
 
     @property
@@ -76,33 +84,47 @@ def cutoff_day(
 
 
 def plan_prune(
-    cutoff: date, *, thumbnails_only: bool = False, archive: Path | None = None
+    cutoff: date,
+    *,
+    thumbnails_only: bool = False,
+    archive: Path | Storage | None = None,
 ) -> PrunePlan:
     """What :func:`prune` would remove before ``cutoff`` (nothing is touched)."""
     plan = PrunePlan(cutoff, thumbnails_only)
     plan.days = retention.old_days(cutoff, thumbnails_only=thumbnails_only)
     if not thumbnails_only:
         plan.day_records = retention.days_recorded_before(cutoff)
-    if archive is not None:
-        known = _known_keys(archive, cutoff, thumbnails_only)
+    storage = _storage(archive)
+    if storage is not None:
+        known = _known_keys(storage, cutoff, thumbnails_only)
         plan.files_without_rows = [
-            path
-            for key, path in _old_files(archive, cutoff, thumbnails_only)
+            storage.location(key)
+            for key in _old_files(storage, cutoff, thumbnails_only)
             if key not in known
         ]
     return plan
 
 
+def _storage(archive: Path | Storage | None) -> Storage | None:
+    if archive is None or isinstance(archive, Storage):
+        return archive
+    return LocalStorage(archive)
+
+
 def prune(
-    cutoff: date, *, thumbnails_only: bool = False, archive: Path | None = None
+    cutoff: date,
+    *,
+    thumbnails_only: bool = False,
+    archive: Path | Storage | None = None,
 ) -> PruneReport:
     """Remove the pictures of the days before ``cutoff``: files, then their rows.
 
     ``thumbnails_only`` removes only pictures kept as thumbnails, and keeps the days'
-    records (what the site listed). ``archive`` is the root the rows' keys are
-    relative to (without it, a row with a key stays, reported as failed), and its
-    old day folders are emptied of pictures that have no row.
+    records (what the site listed). ``archive`` (a folder or any Storage) is where
+    the rows' keys are (without it, a row with a key stays, reported as failed), and
+    its old day folders are emptied of pictures that have no row.
     """
+    storage = _storage(archive)
     report = PruneReport()
     after = 0
     while True:
@@ -115,15 +137,16 @@ def prune(
         gone = [
             image_id
             for image_id, stored in page
-            if _remove_stored(stored, archive, report)
+            if _remove_stored(stored, storage, report)
         ]
         report.rows_removed += retention.delete_images(gone)
-    if archive is not None:
-        kept = _known_keys(archive, cutoff, thumbnails_only)  # rows whose file stays
-        for key, path in _old_files(archive, cutoff, thumbnails_only):
+    if storage is not None:
+        kept = _known_keys(storage, cutoff, thumbnails_only)  # rows whose file stays
+        for key in list(_old_files(storage, cutoff, thumbnails_only)):
             if key not in kept:
-                _remove(path, report)
-        _remove_empty_day_folders(archive, cutoff)
+                _remove_key(storage, key, report)
+        if isinstance(storage, LocalStorage):
+            _remove_empty_day_folders(storage, cutoff)
     if not thumbnails_only:
         report.day_records_removed = retention.forget_days(cutoff)
     logger.info(
@@ -139,18 +162,42 @@ def prune(
     return report
 
 
-def _remove_stored(stored: str, archive: Path | None, report: PruneReport) -> bool:
-    """Delete a row's picture, found by its key under ``archive`` (or absolute path)."""
+def _remove_stored(stored: str, storage: Storage | None, report: PruneReport) -> bool:
+    """Delete a row's picture, found by its key in ``storage`` (or absolute path)."""
+    key = key_of_stored(storage, stored) if storage is not None else None
+    if storage is not None and key is not None:
+        return _remove_key(storage, key, report)
     try:
-        path = path_for(stored, archive)
+        path = path_for(stored, None)  # a file outside any archive, by its full path
     except ValueError as exc:
         report.failed.append((stored, str(exc)))
         return False
     return _remove(path, report)
 
 
+def _remove_key(storage: Storage, key: str, report: PruneReport) -> bool:
+    """Delete a stored picture; True when it is gone (now or before), False when it stays."""
+    try:
+        if storage.stat(key) is None:
+            report.files_already_gone += 1
+            return True
+        storage.delete(key)
+    except StorageError as exc:
+        cause = exc.__cause__
+        reason = (
+            cause.strerror
+            if isinstance(cause, OSError) and cause.strerror
+            else exc.reason
+        )
+        report.failed.append((storage.location(key), reason))
+        logger.warning("cannot remove %s: %s", storage.location(key), reason)
+        return False
+    report.files_removed += 1
+    return True
+
+
 def _remove(path: Path, report: PruneReport) -> bool:
-    """Delete a picture; True when it is gone (now or before), False when it stays."""
+    """Delete a file; True when it is gone (now or before), False when it stays."""
     try:
         path.unlink()
     except FileNotFoundError:
@@ -164,42 +211,38 @@ def _remove(path: Path, report: PruneReport) -> bool:
     return True
 
 
-def _old_day_folders(archive: Path, cutoff: date) -> Iterator[Path]:
-    for folder in day_folders(archive.resolve()):
-        if folder.day < cutoff:
-            yield folder.path
+def _old_files(storage: Storage, cutoff: date, thumbnails_only: bool) -> Iterator[str]:
+    """The keys of the old day folders' pictures (only thumbnails, if asked)."""
+    for folder in stored_days(storage):
+        if folder.day >= cutoff:
+            continue
+        for key in day_picture_keys(storage, folder):
+            picture = read_picture_path(Path(key))
+            if not thumbnails_only or (picture is not None and picture.is_thumbnail):
+                yield key
 
 
-def _old_files(
-    archive: Path, cutoff: date, thumbnails_only: bool
-) -> Iterator[tuple[str, Path]]:
-    """The old day folders' pictures, each with its key."""
-    root = archive.resolve()
-    for folder in _old_day_folders(archive, cutoff):
-        prefix = folder.relative_to(root).as_posix() + "/"
-        for picture in walk_archive(folder):
-            if picture.is_thumbnail or not thumbnails_only:
-                yield prefix + picture.path.name, picture.path
-
-
-def _known_keys(archive: Path, cutoff: date, thumbnails_only: bool) -> set[str]:
-    """The keys under ``archive`` of the rows before ``cutoff`` (absolute paths under it too)."""
-    root = ArchiveRoot.of(archive)
+def _known_keys(storage: Storage, cutoff: date, thumbnails_only: bool) -> set[str]:
+    """The keys in ``storage`` of the rows before ``cutoff`` (absolute paths under a folder too)."""
     known: set[str] = set()
     after = 0
     while page := retention.old_pictures(
         cutoff, thumbnails_only=thumbnails_only, after_id=after, limit=PAGE
     ):
         known.update(
-            key for _, stored in page if (key := root.key_of_stored(stored)) is not None
+            key
+            for _, stored in page
+            if (key := key_of_stored(storage, stored)) is not None
         )
         after = page[-1][0]
     return known
 
 
-def _remove_empty_day_folders(archive: Path, cutoff: date) -> None:
-    for folder in list(_old_day_folders(archive, cutoff)):
-        try:
-            os.rmdir(folder)
-        except OSError:
-            continue  # not empty: a file that is no picture of the layout stays
+def _remove_empty_day_folders(storage: LocalStorage, cutoff: date) -> None:
+    """A folder's old day folders, emptied: gone (a bucket has no empty folders)."""
+    for folder in list(stored_days(storage)):
+        if folder.day < cutoff:
+            try:
+                os.rmdir(storage.root / folder.prefix)
+            except OSError:
+                continue  # not empty: a file that is no picture of the layout stays
