@@ -82,6 +82,21 @@ def filepath_in_byte_order(url: str) -> bool:
         return bool(collation == "C")
 
 
+def insert_autovacuum_setting(url: str) -> str | None:
+    """``images``' ``autovacuum_vacuum_insert_scale_factor``: None if unset (or SQLite)."""
+    with connected(url) as connection:
+        if connection.dialect.name == "sqlite":
+            return None
+        options = connection.execute(
+            text("SELECT reloptions FROM pg_class WHERE oid = 'images'::regclass")
+        ).scalar_one()
+    for option in options or []:
+        name, _, value = str(option).partition("=")
+        if name == "autovacuum_vacuum_insert_scale_factor":
+            return value
+    return None
+
+
 def has_table(url: str, name: str) -> bool:
     with connected(url) as connection:
         return bool(inspect(connection).has_table(name))
@@ -103,6 +118,8 @@ def test_a_new_database_is_created_at_the_newest_revision(db_url: str) -> None:
     assert stored_version(db_url) == ["0006"]
     assert schema_differences(db_url) == []
     assert filepath_in_byte_order(db_url)
+    postgres = db_url.startswith("postgresql")
+    assert insert_autovacuum_setting(db_url) == ("0.01" if postgres else None)
     assert {
         "ix_images_run_id",
         "ix_images_unprocessed",
@@ -169,6 +186,8 @@ def test_upgrading_a_0_1_0_database_keeps_every_row_run_and_timestamp(
     assert stored_version(db_url) == [migrations.head()]
     assert schema_differences(db_url) == []
     assert filepath_in_byte_order(db_url)
+    postgres = db_url.startswith("postgresql")
+    assert insert_autovacuum_setting(db_url) == ("0.01" if postgres else None)
     assert {"ix_images_run_id", "ix_images_unprocessed"} <= index_names(db_url)
 
     models.configure(db_url)
@@ -505,6 +524,7 @@ def test_0005_puts_filepath_in_byte_order_and_downgrades_to_0004(db_url: str) ->
     assert stored_version(db_url) == ["0004"]
     if db_url.startswith("postgresql"):
         assert not filepath_in_byte_order(db_url)
+    assert insert_autovacuum_setting(db_url) is None
     with connected(db_url) as connection:
         assert set(connection.execute(select(Image.filepath)).scalars()) == set(keys)
 
