@@ -17,7 +17,10 @@ Timed on each, best of ``--repeat`` after one warm-up run:
 Then ``reindex``: a tree of ``--files`` tiny pictures (100,000 by default, made once
 in a temporary folder) is indexed once by ``reindex_archive``; a second
 ``reindex_archive`` of the already indexed tree is timed against a bare recursive
-``os.scandir`` walk of the same tree.
+``os.scandir`` walk of the same tree, the two in turns. On PostgreSQL twice: as the
+first reindex left the table (its new rows not yet in the visibility map, so the
+index-only scan of their keys checks the table), then after ``VACUUM (ANALYZE)``,
+as autovacuum leaves it (``reindex_ratio_vacuumed``).
 
 Targets: each query under 1 s on SQLite; the reindex at most 2x the walk. The last
 line printed is one JSON object.
@@ -352,7 +355,17 @@ def bare_walk(root: Path) -> int:
     return count
 
 
-def reindex_timed(root: Path, files: int, repeat: int) -> dict[str, Any]:
+def reindex_timed(
+    root: Path,
+    files: int,
+    repeat: int,
+    vacuum: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """The first reindex, then the indexed tree's reindex against the walk (taken in
+    turns, best of ``repeat`` each after a warm-up). With ``vacuum`` (PostgreSQL),
+    again after it: first the table as the first reindex left it (its new rows not
+    yet in the visibility map, their index entries checked against the table), then
+    as autovacuum leaves it."""
     started = time.perf_counter()
     first = reindex_archive(root, source_timezone=ZONE_NAME)
     first_s = time.perf_counter() - started
@@ -363,24 +376,63 @@ def reindex_timed(root: Path, files: int, repeat: int) -> dict[str, Any]:
         assert report.scanned == files and report.missing == 0, report
         return report
 
-    walk = best_of(lambda: bare_walk(root), repeat)
-    reindex = best_of(again, repeat)
+    def in_turns(label: str) -> tuple[float, float]:
+        bare_walk(root)
+        again()  # warm-up
+        walks, reindexes = [], []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            bare_walk(root)
+            walks.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            again()
+            reindexes.append(time.perf_counter() - started)
+        walk, reindex = min(walks), min(reindexes)
+        print(
+            f"  reindex of {files:,} files{label}: indexed {reindex:.3f} s "
+            f"against a bare walk of {walk:.3f} s: {reindex / walk:.2f}x",
+            flush=True,
+        )
+        return walk, reindex
+
+    print(f"  reindex of {files:,} files: first {first_s:.2f} s", flush=True)
+    walk, reindex = in_turns("")
     assert bare_walk(root) == files
-    print(
-        f"  reindex of {files:,} files: first {first_s:.2f} s; indexed {reindex:.3f} s "
-        f"against a bare walk of {walk:.3f} s: {reindex / walk:.2f}x",
-        flush=True,
-    )
-    return {
+    figures: dict[str, Any] = {
         "reindex_first_s": round(first_s, 2),
         "reindex_indexed_s": round(reindex, 3),
         "bare_walk_s": round(walk, 3),
         "reindex_ratio": round(reindex / walk, 2),
     }
+    if vacuum is not None:
+        vacuum()
+        walk, reindex = in_turns(", after VACUUM")
+        figures.update(
+            {
+                "reindex_vacuumed_s": round(reindex, 3),
+                "bare_walk_vacuumed_s": round(walk, 3),
+                "reindex_ratio_vacuumed": round(reindex / walk, 2),
+            }
+        )
+    return figures
+
+
+def vacuum_postgres(url: str) -> None:
+    """What autovacuum does to ``images`` in time: the visibility map, the statistics."""
+    libpq = make_url(url).set(drivername="postgresql")
+    with psycopg.connect(
+        libpq.render_as_string(hide_password=False), autocommit=True
+    ) as connection:
+        connection.execute("VACUUM (ANALYZE) images")
 
 
 def run_backend(
-    name: str, fill: Callable[[], int], rows: int, tree: Path, args: argparse.Namespace
+    name: str,
+    fill: Callable[[], int],
+    rows: int,
+    tree: Path,
+    args: argparse.Namespace,
+    vacuum: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     count = fill()
@@ -390,7 +442,7 @@ def run_backend(
     figures: dict[str, Any] = {"rows": count}
     figures.update(queries_timed(rows, args.repeat))
     if args.files:
-        figures.update(reindex_timed(tree, args.files, args.repeat))
+        figures.update(reindex_timed(tree, args.files, args.repeat, vacuum))
     return figures
 
 
@@ -437,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.rows,
                     tree,
                     args,
+                    lambda: vacuum_postgres(url),
                 )
             finally:
                 drop_postgres(admin)
@@ -448,12 +501,17 @@ def main(argv: list[str] | None = None) -> int:
     reindex_met = all(
         backend.get("reindex_ratio", 0.0) <= 2.0 for backend in results.values()
     )
+    reindex_met_vacuumed = all(
+        backend.get("reindex_ratio_vacuumed", backend.get("reindex_ratio", 0.0)) <= 2.0
+        for backend in results.values()
+    )
     summary = {
         **results,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "targets": {"sqlite_query_s": 1.0, "reindex_ratio": 2.0},
         "queries_met": queries_met,
         "reindex_met": reindex_met,
+        "reindex_met_vacuumed": reindex_met_vacuumed,
     }
     print(json.dumps(summary))
     return 0

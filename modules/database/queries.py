@@ -30,6 +30,7 @@ from modules.database.models import (
     DownloadRun,
     Image,
     archive_root,
+    get_engine,
     read_scope,
     session_scope,
     upsert_insert,
@@ -582,23 +583,27 @@ def folder_keys(terminal: str, stream: str, first: date, last: date) -> set[str]
     folder = f"{terminal}/{stream}/"
     low = f"{folder}{first.isoformat()}/"
     high = f"{folder}{last.isoformat()}0"  # "0" follows "/": past the folder's keys
-    with read_scope() as s:
-        connection = s.connection()
-        if connection.dialect.name == "sqlite":
+    engine = get_engine()
+    if engine.dialect.name == "sqlite":
+        with read_scope() as s:
             # The driver's cursor: SQLAlchemy's per-statement work is a row's cost here.
-            cursor = connection.connection.driver_connection.execute(  # type: ignore[union-attr]
+            cursor = s.connection().connection.driver_connection.execute(  # type: ignore[union-attr]
                 "SELECT group_concat(filepath, char(10)) FROM images "
                 "WHERE filepath >= ? AND filepath < ?",
                 (low, high),
             )
             (joined,) = cursor.fetchone()
-        else:
+    else:
+        # One statement, no transaction around it: no BEGIN and ROLLBACK round trips.
+        with engine.connect().execution_options(
+            isolation_level="AUTOCOMMIT"
+        ) as connection:
             joined = connection.execute(
                 select(func.string_agg(IMAGES.c.filepath, literal("\n"))).where(
                     IMAGES.c.filepath >= low, IMAGES.c.filepath < high
                 )
             ).scalar_one()
-        return set(joined.split("\n")) if joined else set()
+    return set(joined.split("\n")) if joined else set()
 
 
 @dataclass(frozen=True)
