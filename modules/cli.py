@@ -30,6 +30,7 @@ from modules.site.urls import (
 
 if TYPE_CHECKING:
     from modules.service.watch import CycleResult
+    from modules.storage import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--stream", action="append", dest="streams", help="camera stream (repeatable)"
     )
     download.add_argument("--terminal", default="apm")
-    download.add_argument("--dir", default="data/images", help="archive folder")
+    download.add_argument(
+        "--dir",
+        default="data/images",
+        help="archive folder, or s3://bucket/prefix (S3 by the AWS_* variables)",
+    )
     _add_db(download)
     download.add_argument(
         "--workers", type=int, default=8, help="parallel downloads (1-64)"
@@ -130,7 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[quiet_or_verbose],
         help="insert the rows missing for an archive folder",
     )
-    reindex.add_argument("--dir", required=True, help="archive folder")
+    reindex.add_argument(
+        "--dir",
+        required=True,
+        help="archive folder, or s3://bucket/prefix (S3 by the AWS_* variables)",
+    )
     _add_db(reindex)
     reindex.add_argument("--timezone", default=DEFAULT_TIMEZONE)
     reindex.add_argument("--cdn-url", default=os.environ.get("DRAYDOG_CDN_URL"))
@@ -144,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(stats)
     stats.add_argument(
         "--timezone", default=DEFAULT_TIMEZONE, help="whose days to count by"
+    )
+    stats.add_argument(
+        "--dir",
+        help="also what the archive (a folder or s3://bucket/prefix) stores, by listing it",
     )
     stats.set_defaults(handler=_stats)
     _add_gaps_and_prune(commands, [quiet_or_verbose])
@@ -293,7 +306,7 @@ def _download(args: argparse.Namespace) -> int:
         timestamps = _read_timestamps(args.timestamps_file) if args.no_browser else None
         _use_database(args.db)
         downloader = DrayDogDownloader(
-            download_dir=args.dir,
+            download_dir=_archive(args.dir),
             terminal=args.terminal,
             app_url=args.app_url,
             cdn_url=args.cdn_url,
@@ -506,10 +519,11 @@ def _day_line_printer(quiet: bool) -> Callable[[date, str, DownloadReport], None
 def _reindex(args: argparse.Namespace) -> int:
     from modules.downloader.reindex import reindex_archive
 
+    archive = _archive(args.dir)
     _use_database(args.db)
     try:
         report = reindex_archive(
-            args.dir, source_timezone=args.timezone, cdn_url=args.cdn_url
+            archive, source_timezone=args.timezone, cdn_url=args.cdn_url
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
@@ -529,6 +543,7 @@ def _stats(args: argparse.Namespace) -> int:
         get_zone(args.timezone)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
+    archive = None if args.dir is None else _archive(args.dir)
     _use_database(args.db)
     try:
         counts = queries.daily_counts(timezone_name=args.timezone)
@@ -555,6 +570,8 @@ def _stats(args: argparse.Namespace) -> int:
     thumbs = sum(c.thumbnails for c in counts)
     size = sum(c.bytes for c in counts)
     print(f"Total: {total} pictures ({thumbs} thumbnails), {size / 1e6:.1f} MB")
+    if archive is not None:
+        _print_stored(archive)
     if runs:
         print("Last runs:")
         for run in runs:
@@ -564,6 +581,36 @@ def _stats(args: argparse.Namespace) -> int:
                 f"{run.failed} failed, {run.db_failed} rows failed"
             )
     return EXIT_OK
+
+
+def _print_stored(archive: Storage) -> None:
+    """The pictures the archive stores per terminal and stream, with their sizes (a listing)."""
+    from modules.downloader.archive import stored_totals
+
+    totals = stored_totals(archive)
+    rows = [("stored in", "terminal", "stream", "pictures", "MB")]
+    for (terminal, stream), (count, size) in sorted(totals.items()):
+        rows.append((str(archive), terminal, stream, str(count), f"{size / 1e6:.1f}"))
+    _print_table(rows)
+    count = sum(c for c, _ in totals.values())
+    size = sum(b for _, b in totals.values())
+    print(f"Stored: {count} pictures, {size / 1e6:.1f} MB in {archive}")
+
+
+def _archive(location: str) -> Storage:
+    """``--dir`` as a Storage: a folder, or ``s3://bucket/prefix`` whose bucket exists.
+
+    A malformed URL or a missing bucket is bad usage; a store that cannot be reached
+    is a failure (StorageError, one line).
+    """
+    from modules.storage import ArchiveNotFound, open_storage
+
+    try:
+        storage = open_storage(location)
+        storage.check()
+    except (ValueError, ArchiveNotFound) as exc:
+        raise UsageError(f"--dir: {exc}") from exc
+    return storage
 
 
 # --- gaps and prune ---------------------------------------------------------------------
@@ -585,7 +632,8 @@ def _add_gaps_and_prune(commands: Any, parents: list[argparse.ArgumentParser]) -
     gaps.add_argument("--stream", help="only this stream")
     gaps.add_argument(
         "--dir",
-        help="archive folder, to compare files and rows (default data/images, if there)",
+        help="archive folder or s3://bucket/prefix, to compare files and rows "
+        "(default data/images, if there)",
     )
     _add_db(gaps)
     gaps.add_argument("--json", action="store_true", help="one JSON object on stdout")
@@ -604,7 +652,11 @@ def _add_gaps_and_prune(commands: Any, parents: list[argparse.ArgumentParser]) -
         help="only pictures kept as thumbnails",
     )
     prune.add_argument("--yes", action="store_true", help="remove (without: only show)")
-    prune.add_argument("--dir", default="data/images", help="archive folder")
+    prune.add_argument(
+        "--dir",
+        default="data/images",
+        help="archive folder, or s3://bucket/prefix (S3 by the AWS_* variables)",
+    )
     _add_db(prune)
     prune.set_defaults(handler=_prune)
 
@@ -618,11 +670,13 @@ def _optional_day(value: str | None, option: str) -> date | None:
         raise UsageError(f"{option}: {exc}") from exc
 
 
-def _archive_folder(value: str | None) -> Path | None:
+def _archive_folder(value: str | None) -> Path | Storage | None:
     """``--dir`` as given (it must exist), else ``data/images`` when it exists."""
     if value is None:
         default = Path("data/images")
         return default if default.is_dir() else None
+    if value.startswith("s3://"):
+        return _archive(value)
     folder = Path(value)
     if not folder.is_dir():
         raise UsageError(f"--dir: no archive folder {folder}")
@@ -673,7 +727,7 @@ def _gaps(args: argparse.Namespace) -> int:
     return EXIT_FAILURES if report.lacking else EXIT_OK
 
 
-def _print_gaps(report: Any, archive: Path | None) -> None:
+def _print_gaps(report: Any, archive: Path | Storage | None) -> None:
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo(DEFAULT_TIMEZONE)
@@ -754,7 +808,11 @@ def _prune(args: argparse.Namespace) -> int:
         cutoff = cutoff_day(args.older_than)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    archive = Path(args.dir) if Path(args.dir).is_dir() else None
+    archive: Path | Storage | None
+    if args.dir.startswith("s3://"):
+        archive = _archive(args.dir)
+    else:
+        archive = Path(args.dir) if Path(args.dir).is_dir() else None
     _use_database(args.db)
     what = "thumbnails" if args.thumbnails_only else "pictures"
     if not args.yes:
@@ -908,7 +966,7 @@ def _add_watch(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     watch.add_argument(
         "--once", action="store_true", help="one cycle, then exit 0 or 1 (for cron)"
     )
-    watch.add_argument("--dir", help="archive folder")
+    watch.add_argument("--dir", help="archive folder, or s3://bucket/prefix")
     watch.add_argument("--db", help="database URL (default: $DATABASE_URL or ./data/)")
     watch.add_argument("--app-url")
     watch.add_argument("--cdn-url")
@@ -956,6 +1014,7 @@ def _watch(args: argparse.Namespace) -> int:
         config = build_config({**from_environment(), **from_file}, given)
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
+    _archive(config.dir)
     _use_database(config.db)
 
     def on_day(terminal: str, stream: str, day: date, report: DownloadReport) -> None:
