@@ -659,10 +659,14 @@ class DrayDogDownloader:
         """Fetch, store and record ``wanted``; the run row is closed whatever happens."""
         started = time.monotonic()
         report = DownloadReport(requested=len(wanted), failed=list(page_failures))
-        firsts = {
-            picture_key(self.terminal, stream, w.timestamp, False): None for w in wanted
+        zone = self.source_timezone
+        staging = {
+            storage.staging_path(
+                picture_key(self.terminal, stream, w.timestamp, source_timezone=zone)
+            ).parent
+            for w in wanted
         }
-        for folder in {storage.staging_path(key).parent for key in firsts}:
+        for folder in staging:  # the day folders, or a bucket's staging folder
             remove_stale_parts(folder)
         stored = self._stored(storage, stream, wanted)
         report.run_id = self._start_run(stream, len(wanted))

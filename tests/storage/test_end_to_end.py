@@ -25,7 +25,7 @@ from modules.downloader.archive import picture_key
 from modules.downloader.reindex import reindex_archive
 from modules.downloader.selenium_client import PictureOutcome
 from modules.replica import Faults, ReplicaServer, Schedule
-from modules.storage import Storage, StorageError
+from modules.storage import LocalStorage, Storage, StorageError
 from modules.storage.s3 import S3Storage, new_s3_client
 from tests.downloader.conftest import (
     DAY,
@@ -303,3 +303,28 @@ def test_the_server_stopped_mid_run_fails_the_rest_and_leaves_nothing_half_writt
     finally:
         if running:
             server.stop()
+
+
+def test_a_folder_archive_is_written_by_rename_without_a_copy(
+    replica: ReplicaServer,
+    sqlite_db: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The local path stays as it was: each verified ``.part`` is renamed into place."""
+
+    def no_copy(storage: LocalStorage, key: str, source: Path | bytes) -> int:
+        raise AssertionError(f"{key} copied in rather than renamed")
+
+    monkeypatch.setattr(LocalStorage, "put", no_copy)
+    times = day_times(DAY)[:10]
+    root = tmp_path / "images"
+    with make_downloader(replica, str(root)) as downloader:
+        assert downloader.download_dir == root
+        report = downloader.download_images_direct(STREAM, times)
+
+    assert (report.downloaded, report.failed) == (10, [])
+    for wall in times:
+        assert (root / key_of(wall)).read_bytes() == expected_bytes(wall)
+    assert sorted(files_below(root)) == sorted(str(root / key_of(t)) for t in times)
+    assert [row.filepath for row in rows()] == [key_of(t) for t in times]
