@@ -190,6 +190,16 @@ def _enqueue(args: argparse.Namespace) -> int:
     ]
     queue = _checked(args.queue, settings.check_queue)
     app = _use_broker(args.broker)
+    # A broker that does not answer is said within seconds, not after kombu's
+    # default of retrying the connection for about 12 s.
+    patient = dict(app.conf.broker_transport_options)
+    app.conf.broker_transport_options = {
+        **patient,
+        "max_retries": 2,
+        "interval_start": 0,
+        "interval_step": 0.5,
+        "interval_max": 1,
+    }
     from modules.tasks.app import ARCHIVE_DAY
 
     sent: list[tuple[str, str, date, Any]] = []
@@ -212,6 +222,7 @@ def _enqueue(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILURES
+    app.conf.broker_transport_options = patient  # waiting for results may be long
     if not args.quiet:
         print(f"enqueued {len(sent)} tasks on queue {queue}", flush=True)
     if not args.wait:
