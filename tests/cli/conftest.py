@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from modules import cli
 from modules.database import models
 from modules.database.keys import path_for
-from modules.database.models import DayClaim, DownloadRun, Image
+from modules.database.models import DownloadRun, Image
 from modules.downloader.archive import picture_path
 from modules.site.urls import build_image_url
 from modules.replica import Faults, ReplicaServer, Schedule
@@ -295,16 +295,6 @@ def row_paths(url: str, root: Path) -> list[Path]:
     """The full path of every image row's file in the archive at ``root`` (duplicates
     kept, to be counted)."""
     return [path_for(row.filepath, root.resolve()) for row in read_images(url)]
-
-
-def read_claims(url: str) -> list[DayClaim]:
-    session, close = _session(url)
-    try:
-        rows = list(session.scalars(select(DayClaim).order_by(DayClaim.day)))
-        session.expunge_all()
-        return rows
-    finally:
-        close()
 
 
 def read_runs(url: str) -> list[DownloadRun]:

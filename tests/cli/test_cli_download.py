@@ -1,5 +1,5 @@
 """``draydog download`` as a subprocess against the replica: browser discovery, ranges,
-environment configuration, failures, an unavailable database, ``--no-browser`` and ``--claim``.
+environment configuration, failures, an unavailable database and ``--no-browser``.
 """
 
 from __future__ import annotations
@@ -31,13 +31,11 @@ from tests.cli.conftest import (
     part_files,
     picture_url,
     pictures_under,
-    read_claims,
     read_runs,
     row_paths,
     run_cli,
     site_options,
     sqlite_file_url,
-    start_cli,
     write_timestamps,
 )
 
@@ -186,62 +184,6 @@ def test_download_a_range_of_two_streams(
     assert [line.split(":")[0] for line in lines] == [
         f"{d} {s}" for d in days for s in streams
     ]
-
-
-@pytest.mark.browser
-@pytest.mark.usefixtures("require_browser")
-def test_claim_splits_a_range_between_two_workers(
-    replica: ReplicaServer, tmp_path: Path
-) -> None:
-    first, last = date(2025, 9, 10), date(2025, 9, 11)
-    db = sqlite_file_url(tmp_path / "shared.sqlite3")
-    common = [
-        "download",
-        "--claim",
-        "--start",
-        first.isoformat(),
-        "--end",
-        last.isoformat(),
-        "--stream",
-        "in_gate",
-        "--dir",
-        "archive",
-        "--db",
-        db,
-        *site_options(replica),
-    ]
-    workers = [
-        start_cli(*common, "--worker", name, cwd=tmp_path) for name in ("w1", "w2")
-    ]
-    finished = []
-    for worker in workers:
-        try:
-            finished.append(worker.communicate(timeout=180))
-        except subprocess.TimeoutExpired:
-            for process in workers:
-                process.kill()
-            raise
-    outputs = []
-    for worker, (out, err) in zip(workers, finished):
-        assert worker.returncode == 0, f"{out}\n{err}"
-        assert "Traceback" not in err
-        outputs.append(parse_summary(out))
-    done_by = [set(summary) for summary in outputs]
-    assert done_by[0] | done_by[1] == {
-        (first.isoformat(), "in_gate"),
-        (last.isoformat(), "in_gate"),
-    }
-    assert not done_by[0] & done_by[1], "a day was downloaded by both workers"
-    expected = expected_paths(tmp_path / "archive", day_times(first) + day_times(last))
-    _assert_archive_matches_database(tmp_path / "archive", db, expected)
-    times = day_times(first) + day_times(last)
-    assert all(replica.requests_for(picture_url(replica, t)) == 1 for t in times)
-    claims = read_claims(db)
-    assert sorted((c.day, c.camera_id, c.status) for c in claims) == [
-        (first, "in_gate", "done"),
-        (last, "in_gate", "done"),
-    ]
-    assert {c.worker for c in claims} <= {"w1", "w2"}
 
 
 @pytest.mark.browser

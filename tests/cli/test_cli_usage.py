@@ -84,7 +84,7 @@ USAGE_CASES: dict[str, list[str]] = {
     "batch-size-0": ["download", "--date", DAY, "--batch-size", "0"],
     "batch-size-huge": ["download", "--date", DAY, "--batch-size", "10001"],
     "timeout-0": ["download", "--date", DAY, "--timeout", "0"],
-    "lease-0": ["download", "--date", DAY, "--claim", "--lease-seconds", "0"],
+    "claim-gone": ["download", "--date", DAY, "--claim"],  # Celery shares ranges now
     "demo-days-0": ["demo", "--days", "0"],
     "demo-days-32": ["demo", "--days", "32"],
     "replica-port-negative": ["replica", "--port", "-1"],
