@@ -6,7 +6,8 @@
 * :mod:`.archive`: the task ``draydog.archive_day``; :mod:`.failures` says which
   failures are retried; :mod:`.summary` turns a day's report into JSON and back.
 * :mod:`.process`: each worker process's one downloader (and browser).
-* :mod:`.preflight`: a worker whose browser or database is missing never consumes.
+* :mod:`.preflight`: a worker whose browser or database is missing never consumes;
+  :mod:`.control`: one that loses its browser later stops (exit status 3).
 * :mod:`.cycle`: the watch cycle as a task, for ``draydog beat``.
 * :mod:`.commands`: ``draydog enqueue``, ``draydog worker`` and ``draydog beat``.
 

@@ -20,7 +20,10 @@ from modules.tasks.preflight import Preflight
 ARCHIVE_DAY = "draydog.archive_day"
 WATCH_STREAM = "draydog.watch_stream"
 
-app = Celery("draydog", include=["modules.tasks.archive", "modules.tasks.cycle"])
+app = Celery(
+    "draydog",
+    include=["modules.tasks.archive", "modules.tasks.cycle", "modules.tasks.control"],
+)
 
 
 def configure(broker: str | None = None) -> Celery:

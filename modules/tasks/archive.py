@@ -104,15 +104,17 @@ def archive_day(
 
 
 def _give_back_and_stop(task: Task[Any, Any], error: str) -> None:
-    """The task back to the queue for another worker; this worker shuts down."""
+    """The task back to the queue for another worker; this worker stops (exit 3)."""
     logger.critical(
         "this worker cannot archive (%s): giving the task back and stopping", error
     )
     process.close_downloader()
+    hostname = task.request.hostname
     try:
-        hostname = task.request.hostname
         if hostname is not None:
-            task.app.control.shutdown(destination=[hostname])
+            task.app.control.broadcast(
+                "draydog_broken", arguments={"reason": error}, destination=[hostname]
+            )
     except Exception as exc:  # the task goes back all the same
         logger.error("could not ask this worker to stop: %s", exc)
     raise Reject(error, requeue=True)

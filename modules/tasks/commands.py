@@ -37,7 +37,8 @@ from modules.tasks import settings
 logger = logging.getLogger(__name__)
 
 EXIT_BROKEN = 3
-"""``draydog worker``: this machine cannot archive (no browser, no database)."""
+"""``draydog worker``: this machine cannot archive (no browser, no database); the
+same as :data:`modules.tasks.control.EXIT_BROKEN`, without importing Celery."""
 
 
 def add_task_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -325,11 +326,28 @@ def _worker(args: argparse.Namespace) -> int:
         "--without-mingle",
         "--without-heartbeat",
     ]
+    return _run_celery(app, argv)
+
+
+def _run_celery(app: Any, argv: list[str]) -> int:
+    """``celery <argv>`` on ``app``, with its exit status.
+
+    ``app.worker_main`` drops the status (click returns it rather than raising in
+    non-standalone mode), and a worker stopped as broken must exit nonzero.
+    """
+    from celery.bin.celery import celery as celery_command
+    from click.exceptions import Exit
+
+    celery_command.params[0].default = app
     try:
-        app.worker_main(argv)
+        code = celery_command.main(args=argv, standalone_mode=False)
+    except Exit as exc:
+        code = exc.exit_code
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else EXIT_FAILURES
-    return EXIT_OK
+        code = exc.code
+    finally:
+        celery_command.params[0].default = None
+    return code if isinstance(code, int) else EXIT_OK
 
 
 # --- beat -------------------------------------------------------------------------

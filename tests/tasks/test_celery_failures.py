@@ -200,3 +200,57 @@ def test_the_database_down_for_a_while_tasks_retry_and_complete(
         f"\ndatabase down: {proxy.refused} connections refused, "
         f"{len(tasks_received_by(worker))} deliveries for 2 tasks, {len(expected)} rows"
     )
+
+
+FAKE_CHROMIUM = """#!/bin/sh
+# Says its version, as a real Chromium does, but cannot start a browser.
+if [ "$1" = "--version" ]; then echo "Chromium 156.0.0.0 (a fake)"; exit 0; fi
+exit 1
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_browser_lost_after_the_start_gives_the_task_back_and_stops_the_worker(
+    queue: str, sqlite_url: str, tmp_path: Path
+) -> None:
+    """The preflight passes (the binary answers ``--version``) but no browser starts:
+    the task goes back to the queue, the worker exits with status 3, and a healthy
+    worker started afterwards completes the day."""
+    archive, logs = tmp_path / "archive", tmp_path / "logs"
+    fake = tmp_path / "chromium"
+    fake.write_text(FAKE_CHROMIUM)
+    fake.chmod(0o755)
+    with running_replica() as server:
+        broken = start(
+            "broken",
+            worker_args(
+                queue,
+                sqlite_url,
+                archive,
+                server,
+                name="broken",
+                extra=["--chromium", str(fake)],
+            ),
+            logs,
+        )
+        with reaped([broken]):
+            wait_ready([broken])
+            client = start("enqueue", enqueue_args(queue, [D1], [IN, OUT]), logs)
+            with reaped([client]):
+                assert broken.wait(120) == 3, broken.output()
+                healthy = start(
+                    "healthy",
+                    worker_args(queue, sqlite_url, archive, server, name="healthy"),
+                    logs,
+                )
+                with reaped([healthy]):
+                    code = client.wait(150)
+                    assert stop(healthy) == 0
+    assert code == 0, client.output() + broken.output() + healthy.output()
+    assert "this worker cannot archive, so it stops: BrowserUnavailable" in broken.err()
+    assert tasks_received_by(broken) and tasks_done_by(broken) == []
+    assert len(tasks_done_by(healthy)) == 2
+    models.configure(sqlite_url)
+    expected = expected_pictures(archive, [D1], [IN, OUT])
+    assert check_archive(archive, expected) == len(expected)
