@@ -82,7 +82,8 @@ def add_task_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> 
         "--queue", action="append", dest="queues", help="queue to consume (repeatable)"
     )
     worker.add_argument(
-        "--dir", help="archive folder (default $DRAYDOG_ARCHIVE or data/images)"
+        "--dir",
+        help="archive folder or s3://bucket/prefix (default $DRAYDOG_ARCHIVE or data/images)",
     )
     worker.add_argument("--db", help="database URL (default: $DATABASE_URL or ./data/)")
     worker.add_argument("--app-url", help="default $DRAYDOG_APP_URL")
@@ -274,6 +275,13 @@ def _worker(args: argparse.Namespace) -> int:
             models.normalize_url(args.db)
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
+    if args.dir is not None:
+        from modules.storage import open_storage
+
+        try:
+            open_storage(args.dir)  # a folder or s3://bucket/prefix; reached at start
+        except ValueError as exc:
+            raise UsageError(f"--dir: {exc}") from exc
     for option, value in (("--app-url", args.app_url), ("--cdn-url", args.cdn_url)):
         if value is not None and not value.startswith(("http://", "https://")):
             raise UsageError(f"{option} must be an http(s) URL, not {value!r}")

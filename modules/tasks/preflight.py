@@ -2,9 +2,9 @@
 
 Without a browser every day fails in milliseconds; a worker that took tasks anyway
 would fail the whole queue while healthy workers got nothing. So before a worker
-consumes, it checks what each task needs: the browser and its driver start, the
+consumes, it checks what each task needs: the browser and its driver run, the
 database answers (a new one is created at the newest revision, an outdated one is
-refused) and the archive folder takes a file. If anything is missing the worker
+refused) and the archive folder takes a file (or the bucket of ``s3://`` answers). If anything is missing the worker
 stops with the reason and a nonzero exit status, and its share goes to the others.
 
 ``draydog worker`` runs the check itself before starting Celery (one line on
@@ -18,7 +18,6 @@ import logging
 import os
 import subprocess
 import tempfile
-from pathlib import Path
 from typing import Any
 
 from celery import bootsteps
@@ -88,10 +87,19 @@ def _check_database() -> None:
 
 
 def _check_archive(archive: str) -> None:
+    """A folder takes a file; a bucket exists and answers (``--dir s3://...``)."""
+    from modules.storage import LocalStorage, StorageError, open_storage
+
     try:
-        folder = Path(archive)
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".draydog-check-"):
+        storage = open_storage(archive)
+        storage.check()
+    except (ValueError, StorageError) as exc:
+        raise EnvironmentBroken(f"no archive at {archive}: {exc}") from exc
+    if not isinstance(storage, LocalStorage):
+        return
+    try:
+        os.makedirs(storage.root, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=storage.root, prefix=".draydog-check-"):
             pass
     except OSError as exc:
         raise EnvironmentBroken(

@@ -21,3 +21,8 @@ def queue(request: pytest.FixtureRequest) -> Iterator[str]:
         delete_queues([name])
     except Exception:
         pass
+
+
+from tests.s3_server import s3_bucket, s3_endpoint, s3_env  # noqa: E402
+
+__all__ = ["queue", "s3_bucket", "s3_endpoint", "s3_env"]
