@@ -161,9 +161,11 @@ def test_the_database_down_for_a_while_tasks_retry_and_complete(
     )
     try:
         with running_replica() as server:
-            worker = start(
+            worker = start(  # two processes: the two days' attempts run side by side
                 "worker",
-                worker_args(queue, through_proxy, archive, server, name="worker"),
+                worker_args(
+                    queue, through_proxy, archive, server, name="worker", concurrency=2
+                ),
                 logs,
             )
             with reaped([worker]):
