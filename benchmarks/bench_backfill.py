@@ -2,10 +2,11 @@
 workers with 1 and with 2 worker processes, and optionally ``draydog download``.
 
 Targets (issue 11): 2 worker processes at least 1.6x one (this machine has 2 cores).
-The ``download --start --end`` runs (serial, and with the overlap of the next day's
-discovery with the current day's downloads) are measured with ``--download``; the
-overlap is another change's option, passed with ``--overlap-args`` (say
-``--overlap-args=--overlap``) once it exists.
+``draydog download --start --end`` in one process is measured with ``--download``
+(its default arguments), or with ``--download-run NAME=ARGS`` for each variant:
+the overlap of the next day's page read with the current day's downloads is
+another change's, so ``--download-run serial=--no-overlap --download-run overlap=``
+compares the two once it exists (``overlap_over_serial`` in the JSON).
 
 Each run starts from an empty archive and database, on a queue of its own on the
 broker (``$DRAYDOG_BROKER_URL``, RabbitMQ on 127.0.0.1 by default), with the replica
@@ -14,7 +15,7 @@ Celery run is from the first task sent to the last result received, the workers
 already started and consuming (``draydog enqueue --wait``).
 
     .venv/bin/python benchmarks/bench_backfill.py [--days 30] [--latency 0.05]
-        [--interval-minutes 10] [--db URL] [--download] [--overlap-args ARGS]
+        [--interval-minutes 10] [--db URL] [--download] [--download-run NAME=ARGS ...]
 
 Prints one line per run, then a last line that is one JSON object.
 """
@@ -194,8 +195,11 @@ def main() -> None:
         "--download", action="store_true", help="also time draydog download"
     )
     parser.add_argument(
-        "--overlap-args",
-        help="extra download arguments that turn on the overlap (another change's option)",
+        "--download-run",
+        action="append",
+        default=[],
+        metavar="NAME=ARGS",
+        help="time draydog download with these extra arguments as download_NAME",
     )
     parser.add_argument(
         "--work", type=Path, help="folder for the archives (default: temporary)"
@@ -225,25 +229,24 @@ def main() -> None:
         schedule=schedule, faults=Faults(latency=args.latency), page_options=PAGE
     ) as server:
         runs: list[tuple[str, Callable[[], dict[str, float]]]] = []
-        if args.download:
+        variants = [run.partition("=") for run in args.download_run]
+        if args.download and not variants:
+            variants = [("default", "=", "")]
+        for name, _, extra in variants:
             runs.append(
                 (
-                    "download_serial",
-                    lambda: run_download(
-                        server, work, args.days, args.db, [], "serial"
+                    f"download_{name}",
+                    partial(
+                        run_download,
+                        server,
+                        work,
+                        args.days,
+                        args.db,
+                        extra.split(),
+                        f"download-{name}",
                     ),
                 )
             )
-            if args.overlap_args:
-                extra = args.overlap_args.split()
-                runs.append(
-                    (
-                        "download_overlap",
-                        lambda: run_download(
-                            server, work, args.days, args.db, extra, "overlap"
-                        ),
-                    )
-                )
         for processes in (1, 2):
             runs.append(
                 (
@@ -265,7 +268,7 @@ def main() -> None:
     results["celery_2_over_1"] = round(
         float(results["celery_1"]) / float(results["celery_2"]), 2
     )
-    if "download_overlap" in results:
+    if "download_overlap" in results and "download_serial" in results:
         results["overlap_over_serial"] = round(
             float(results["download_serial"]) / float(results["download_overlap"]), 2
         )
