@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from types import FrameType
@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--refetch",
         action="store_true",
         help="read days recorded complete or empty again (default: skip them)",
+    )
+    download.add_argument(
+        "--no-overlap",
+        action="store_true",
+        help="read each day's page only after the day before has downloaded "
+        "(default: the next page is read while the pictures download)",
     )
     download.add_argument(
         "--no-browser",
@@ -325,24 +331,28 @@ def _download(args: argparse.Namespace) -> int:
                     raise UsageError("--timestamps-file takes exactly one --stream")
                 by_day = _timestamps_by_day(timestamps, days, args.timezone)
 
-                def listed(
-                    day: date, stream: str, progress: _Progress
-                ) -> DownloadReport:
-                    return downloader.download_images_direct(
-                        stream, by_day[day], progress=progress
+                bars = _Bars(args.quiet)
+                listed = (
+                    (
+                        day,
+                        stream,
+                        downloader.download_images_direct(
+                            stream, by_day[day], progress=bars.open(day, stream)
+                        ),
                     )
-
-                rows = _download_days(listed, days, streams, args.quiet)
+                    for day in days
+                    for stream in streams
+                )
+                rows = _collect_days(listed, bars, args.quiet)
             else:
-
-                def discovered(
-                    day: date, stream: str, progress: _Progress
-                ) -> DownloadReport:
-                    return downloader.download_day_safely(
-                        day, stream, progress=progress, force=args.refetch
-                    )
-
-                rows = _download_days(discovered, days, streams, args.quiet)
+                bars = _Bars(args.quiet)
+                discovered = downloader.download_days(
+                    [(day, stream) for day in days for stream in streams],
+                    progress_for=bars.open,
+                    force=args.refetch,
+                    overlap=not args.no_overlap,
+                )
+                rows = _collect_days(discovered, bars, args.quiet)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     _print_summary(rows)
@@ -370,22 +380,19 @@ def _timestamps_by_day(
     return by_day
 
 
-def _download_days(
-    download_day: Callable[[date, str, "_Progress"], DownloadReport],
-    days: list[date],
-    streams: list[str],
-    quiet: bool,
+def _collect_days(
+    results: Iterable[tuple[date, str, DownloadReport]], bars: _Bars, quiet: bool
 ) -> dict[tuple[date, str], DownloadReport]:
+    """The days' reports as they come, each day's bar closed and its line printed."""
     reports: dict[tuple[date, str], DownloadReport] = {}
-    for day in days:
-        for stream in streams:
-            progress = _progress(f"{day} {stream}", quiet)
-            try:
-                reports[(day, stream)] = download_day(day, stream, progress)
-            finally:
-                progress.close()
+    try:
+        for day, stream, report in results:
+            bars.close(day, stream)
+            reports[(day, stream)] = report
             if not quiet and not _is_terminal(sys.stderr):
-                print(_one_line(day, stream, reports[(day, stream)]), flush=True)
+                print(_one_line(day, stream, report), flush=True)
+    finally:
+        bars.close_all()
     return reports
 
 
@@ -419,6 +426,27 @@ class _Progress:
 
 def _progress(label: str, quiet: bool) -> _Progress:
     return _Progress(label, enabled=not quiet and _is_terminal(sys.stderr))
+
+
+class _Bars:
+    """One progress bar per (day, stream), opened when its downloads start."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.open_bars: dict[tuple[date, str], _Progress] = {}
+
+    def open(self, day: date, stream: str) -> _Progress:
+        bar = self.open_bars[(day, stream)] = _progress(f"{day} {stream}", self.quiet)
+        return bar
+
+    def close(self, day: date, stream: str) -> None:
+        bar = self.open_bars.pop((day, stream), None)
+        if bar is not None:
+            bar.close()
+
+    def close_all(self) -> None:
+        for key in list(self.open_bars):
+            self.close(*key)
 
 
 def _one_line(day: date, stream: str, report: DownloadReport) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
@@ -25,6 +25,7 @@ import requests
 
 from modules.backoff import Backoff
 from modules.database import days, queries
+from modules.downloader.ahead import run_ahead
 from modules.downloader.archive import (
     day_prefix,
     file_name,
@@ -96,6 +97,16 @@ class _Target:
     storage: Storage
     key: str
     stored: int | None
+
+
+@dataclass(frozen=True)
+class _DayRead:
+    """A day's first step: its record (done, not read again) or its page's answer."""
+
+    day_over: bool
+    """Whether the day was over when its page was read: only then can it be complete."""
+    recorded: DownloadReport | None = None
+    found: DiscoveryResult | None = None
 
 
 @dataclass(frozen=True)
@@ -304,24 +315,57 @@ class DrayDogDownloader:
         """
         day = self._checked_day(date)
         validate_name(stream_name, "stream")
+        return self._finish_day(
+            day,
+            stream_name,
+            partial(self._read_day, day, stream_name, force, save_dir),
+            save_dir,
+            lambda: progress,
+        )
+
+    def _read_day(
+        self,
+        day: date,
+        stream: str,
+        force: bool,
+        save_dir: str | Path | Storage | None,
+    ) -> _DayRead:
+        """A day's first step: its record when it is done, else its page's answer."""
         # Judged before the page is read: a list read before midnight misses the rest.
         day_over = day < self.today()
         if day_over and not force and save_dir is None:
-            known = self._recorded_done(stream_name, day)
+            known = self._recorded_done(stream, day)
             if known is not None:
-                return known
+                return _DayRead(day_over, recorded=known)
+        return _DayRead(day_over, found=self.discover(day, stream))
+
+    def _finish_day(
+        self,
+        day: date,
+        stream: str,
+        read: Callable[[], _DayRead],
+        save_dir: str | Path | Storage | None,
+        progress_of: Callable[[], ProgressCallback | None],
+    ) -> DownloadReport:
+        """Download and record what ``read`` gives (it may have run in another thread);
+        ``progress_of`` is asked for the progress callback once the pictures are known.
+        """
         try:
-            report = self._download_day(day, stream_name, save_dir, progress)
+            first = read()
+            if first.recorded is not None:
+                return first.recorded
+            assert first.found is not None
+            report = self._download_found(first.found, stream, save_dir, progress_of())
         except Stopped:
             raise
         except Exception as exc:
             if self.stopping.is_set():
                 raise Stopped(f"interrupted while reading {day}") from exc
             failure = DownloadReport(failed=[(day.isoformat(), str(exc))])
-            self._record_day(stream_name, day, days.FAILED, failure, 0)
+            self._record_day(stream, day, days.FAILED, failure, 0)
             raise
-        status = day_status(report, day_over=day_over)
-        self._record_day(stream_name, day, status, report, report.requested)
+        status = day_status(report, day_over=first.day_over)
+        self._record_day(stream, day, status, report, report.requested)
         return report
 
     def _recorded_done(self, stream: str, day: date) -> DownloadReport | None:
@@ -356,14 +400,13 @@ class DrayDogDownloader:
             recorded=record.status,
         )
 
-    def _download_day(
+    def _download_found(
         self,
-        day: date,
+        found: DiscoveryResult,
         stream_name: str,
         save_dir: str | Path | Storage | None,
         progress: ProgressCallback | None,
     ) -> DownloadReport:
-        found = self.discover(day, stream_name)
         wanted = [
             self._wanted_from_page(stream_name, iso, found) for iso in found.timestamps
         ]
@@ -419,23 +462,85 @@ class DrayDogDownloader:
         progress: ProgressCallback | None = None,
         on_day: Callable[[date, str, DownloadReport], None] | None = None,
         force: bool = False,
+        overlap: bool = True,
     ) -> dict[tuple[date, str], DownloadReport]:
         """Every day from ``start`` to ``end`` (inclusive) for each stream; a failing day is reported and the range goes on.
 
-        Days recorded complete or empty are not read again unless ``force``."""
+        Days recorded complete or empty are not read again unless ``force``; see
+        :meth:`download_days` for ``overlap``."""
         days = self.checked_range(start, end)
         for stream in streams:
             validate_name(stream, "stream")
         reports: dict[tuple[date, str], DownloadReport] = {}
-        for day in days:
-            for stream in streams:
-                report = self.download_day_safely(
-                    day, stream, progress=progress, force=force
-                )
-                reports[(day, stream)] = report
-                if on_day is not None:
-                    on_day(day, stream, report)
+        for day, stream, report in self.download_days(
+            [(day, stream) for day in days for stream in streams],
+            progress_for=None if progress is None else (lambda d, s: progress),
+            force=force,
+            overlap=overlap,
+        ):
+            reports[(day, stream)] = report
+            if on_day is not None:
+                on_day(day, stream, report)
         return reports
+
+    def download_days(
+        self,
+        items: Iterable[tuple[date, str]],
+        *,
+        progress_for: Callable[[date, str], ProgressCallback | None] | None = None,
+        force: bool = False,
+        overlap: bool = True,
+    ) -> Generator[tuple[date, str, DownloadReport], None, None]:
+        """Each (day, stream) as :meth:`download_day_safely` does it, in order.
+
+        With ``overlap`` the next day's page is read (in one background thread, the
+        only one using the browser) while this day's pictures download, so a range
+        runs near its download time rather than reading plus downloading in series.
+        ``progress_for`` gives a day's progress callback when its downloads start.
+        """
+        checked = [
+            (self._checked_day(day), validate_name(stream, "stream"))
+            for day, stream in items
+        ]
+
+        def first_step(item: tuple[date, str]) -> _DayRead:
+            return self._read_day(item[0], item[1], force, None)
+
+        reads: Iterator[tuple[tuple[date, str], Callable[[], _DayRead]]]
+        if overlap:
+            ahead = run_ahead(checked, first_step, thread_name="discovery")
+            reads = ((item, future.result) for item, future in ahead)
+        else:
+            ahead = None
+            reads = ((item, partial(first_step, item)) for item in checked)
+        finished = False
+        try:
+            for (day, stream), read in reads:
+                report = self._finish_safely(
+                    day,
+                    stream,
+                    read,
+                    (
+                        partial(progress_for, day, stream)
+                        if progress_for is not None
+                        else lambda: None
+                    ),
+                )
+                yield day, stream, report
+            finished = True
+        finally:
+            if ahead is not None:
+                if not finished:
+                    self._cut_read_ahead()
+                ahead.close()  # waits for the read that runs, cut or not
+
+    def _cut_read_ahead(self) -> None:
+        """The caller left a range early: a page being read ahead is cut (its
+        browser killed, also if the read is only about to start), and the next
+        read starts a new browser."""
+        discovery, self._discovery = self._discovery, None
+        if discovery is not None:
+            discovery.interrupt()
 
     def download_day_safely(
         self,
@@ -452,12 +557,32 @@ class DrayDogDownloader:
         except Stopped:
             raise
         except Exception as exc:
-            logger.error("%s %s %s failed: %s", self.terminal, stream, day, exc)
-            return DownloadReport(
-                failed=[(day.isoformat(), str(exc))],
-                error=f"{type(exc).__name__}: {exc}",
-                seconds=time.monotonic() - started,
-            )
+            return self._failed_day(day, stream, exc, started)
+
+    def _finish_safely(
+        self,
+        day: date,
+        stream: str,
+        read: Callable[[], _DayRead],
+        progress_of: Callable[[], ProgressCallback | None],
+    ) -> DownloadReport:
+        started = time.monotonic()
+        try:
+            return self._finish_day(day, stream, read, None, progress_of)
+        except Stopped:
+            raise
+        except Exception as exc:
+            return self._failed_day(day, stream, exc, started)
+
+    def _failed_day(
+        self, day: date, stream: str, exc: Exception, started: float
+    ) -> DownloadReport:
+        logger.error("%s %s %s failed: %s", self.terminal, stream, day, exc)
+        return DownloadReport(
+            failed=[(day.isoformat(), str(exc))],
+            error=f"{type(exc).__name__}: {exc}",
+            seconds=time.monotonic() - started,
+        )
 
     def checked_range(self, start: str | date, end: str | date) -> list[date]:
         """The days from ``start`` to ``end`` inclusive; reversed or future ranges are a ValueError."""

@@ -191,6 +191,8 @@ class RequestRecord:
     method: str
     path: str
     monotonic: float
+    query: str = ""
+    """The query string, as sent (``date=2025-09-10&offset=0``)."""
 
 
 class ReplicaServer:
@@ -313,10 +315,10 @@ class ReplicaServer:
             self.history_failures -= 1
             return True
 
-    def _record(self, method: str, path: str) -> int:
+    def _record(self, method: str, path: str, query: str = "") -> int:
         """Log a request; returns how many requests this path has had, this one included."""
         with self._lock:
-            self._log.append(RequestRecord(method, path, time.monotonic()))
+            self._log.append(RequestRecord(method, path, time.monotonic(), query))
             self._counts[path] += 1
             return self._counts[path]
 
@@ -409,7 +411,7 @@ class _Handler(BaseHTTPRequestHandler):
         replica = self.server.replica
         split = urlsplit(self.path)
         path = unquote(split.path)
-        attempt = replica._record(self.command, path)
+        attempt = replica._record(self.command, path, split.query)
         try:
             response = route(path, parse_qs(split.query), replica)
             if response is not None:
