@@ -6,6 +6,8 @@
 * The database down for a while (a proxy in front of PostgreSQL cuts every
   connection): the tasks keep the files, retry with backoff, and complete once it
   is back, with one row per picture and nothing fetched twice.
+* The History failing for a while: the read fails, the task is retried on a fresh
+  browser and completes.
 * ``enqueue --wait`` exits 0 when every picture was had and 1 when a picture is
   missing in both sizes, a permanent failure that is reported and not retried.
 """
@@ -256,3 +258,40 @@ def test_a_browser_lost_after_the_start_gives_the_task_back_and_stops_the_worker
     models.configure(sqlite_url)
     expected = expected_pictures(archive, [D1], [IN, OUT])
     assert check_archive(archive, expected) == len(expected)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_page_that_fails_is_retried_and_the_day_completes(
+    queue: str, sqlite_url: str, tmp_path: Path
+) -> None:
+    """The site's History answers 503 for a while: the read fails (a transient
+    failure), the task is retried with backoff on a fresh browser, and completes."""
+    archive, logs = tmp_path / "archive", tmp_path / "logs"
+    with running_replica() as server:
+        worker = start(
+            "worker",
+            worker_args(queue, sqlite_url, archive, server, name="worker"),
+            logs,
+        )
+        with reaped([worker]):
+            wait_ready([worker])
+            server.history_failures = 1000
+            client = start("enqueue", enqueue_args(queue, [D1], [IN]), logs)
+            with reaped([client]):
+                wait_until(
+                    lambda: "attempt 2 again" in worker.err(),
+                    120,
+                    "the failed read to be retried",
+                )
+                server.history_failures = 0
+                code = client.wait(150)
+            assert stop(worker) == 0
+    assert code == 0, client.output() + worker.output()
+    assert "DiscoveryError" in worker.err() or "PageUnreachable" in worker.err()
+    assert len(tasks_received_by(worker)) >= 2 and len(tasks_done_by(worker)) == 1
+    models.configure(sqlite_url)
+    expected = expected_pictures(archive, [D1], [IN])
+    assert check_archive(archive, expected) == len(expected)
+    (row,) = summary_rows(client.stdout.read_text())
+    assert (row.new, row.failed, row.rows) == (24, "0", 24)
