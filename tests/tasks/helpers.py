@@ -166,7 +166,7 @@ def start(
     """``python -m modules <args>`` (or ``command``) in a session of its own."""
     logs.mkdir(parents=True, exist_ok=True)
     stdout, stderr = logs / f"{name}.out", logs / f"{name}.err"
-    full_env = dict(os.environ, **TEST_ENV, **(env or {}))
+    full_env = {**os.environ, **TEST_ENV, **(env or {})}
     argv = list(command) if command is not None else [sys.executable, "-m", "modules"]
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         process = subprocess.Popen(
