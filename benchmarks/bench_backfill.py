@@ -16,6 +16,7 @@ already started and consuming (``draydog enqueue --wait``).
 
     .venv/bin/python benchmarks/bench_backfill.py [--days 30] [--latency 0.05]
         [--interval-minutes 10] [--db URL] [--download] [--download-run NAME=ARGS ...]
+        [--download-bound]
 
 Prints one line per run, then a last line that is one JSON object.
 """
@@ -209,6 +210,12 @@ def main() -> None:
         help="time draydog download with these extra arguments as download_NAME",
     )
     parser.add_argument(
+        "--download-bound",
+        action="store_true",
+        help="also time the pictures alone (draydog download --no-browser with the "
+        "replica's timestamps): what an overlap can at best come down to",
+    )
+    parser.add_argument(
         "--work", type=Path, help="folder for the archives (default: temporary)"
     )
     args = parser.parse_args()
@@ -254,6 +261,15 @@ def main() -> None:
                     ),
                 )
             )
+        if args.download_bound:
+            runs.append(
+                (
+                    "download_bound",
+                    partial(
+                        run_download_bound, server, schedule, work, args.days, args.db
+                    ),
+                )
+            )
         for processes in args.celery_processes:
             runs.append(
                 (
@@ -280,6 +296,14 @@ def main() -> None:
         results["overlap_over_serial"] = round(
             float(results["download_serial"]) / float(results["download_overlap"]), 2
         )
+    if "download_overlap" in results and "download_bound" in results:
+        results["overlap_over_bound"] = round(
+            float(results["download_overlap"]) / float(results["download_bound"]), 2
+        )
+        print(
+            f"download overlap / pictures alone: {results['overlap_over_bound']}x "
+            "(1.0: the page reads wholly hidden)"
+        )
     if "celery_2_over_1" in results:
         print(f"2 worker processes / 1: {results['celery_2_over_1']}x (target 1.6x)")
     if "overlap_over_serial" in results:
@@ -287,6 +311,46 @@ def main() -> None:
             f"download overlap / serial: {results['overlap_over_serial']}x (target 1.4x)"
         )
     print(json.dumps(results))
+
+
+def run_download_bound(
+    server: ReplicaServer, schedule: Schedule, work: Path, days: int, db: str | None
+) -> dict[str, float]:
+    """The range's pictures alone: ``draydog download --no-browser`` with the
+    replica's own timestamps, one stream after the other, no page read at all."""
+    archive, db_url = _fresh(work, "download-bound", db)
+    first, last = _days(days)
+    seconds = 0.0
+    for stream in STREAMS:
+        listed = archive.parent / f"{stream}.txt"
+        listed.write_text(
+            "".join(
+                f"{moment.isoformat()}\n"
+                for n in range(days)
+                for moment in schedule.timestamps(
+                    "apm", stream, first + timedelta(days=n)
+                )
+            ),
+            encoding="utf-8",
+        )
+        started = time.monotonic()
+        result = subprocess.run(
+            DRAYDOG
+            + ["download", "--start", first.isoformat(), "--end", last.isoformat()]
+            + ["--stream", stream, "--no-browser", "--timestamps-file", str(listed)]
+            + ["--dir", str(archive), "--db", db_url, "-q"]
+            + ["--app-url", server.app_url, "--cdn-url", server.cdn_url],
+            env=ENV,
+            capture_output=True,
+            text=True,
+        )
+        seconds += time.monotonic() - started
+        if result.returncode != 0:
+            raise SystemExit(
+                f"download --no-browser failed ({result.returncode}):\n"
+                f"{result.stdout}{result.stderr}"
+            )
+    return {"seconds": round(seconds, 2), "pictures": _pictures(archive)}
 
 
 if __name__ == "__main__":
