@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import cast
 
 from sqlalchemy import ColumnElement, Table, func, select
@@ -142,6 +142,38 @@ def newest_done_day(terminal: str, stream: str) -> date | None:
     )
     with read_scope() as session:
         return session.execute(query).scalar_one_or_none()
+
+
+def days_to_read(
+    terminal: str,
+    stream: str,
+    today: date,
+    backfill_days: int,
+    known: Collection[date] = (),
+) -> list[date]:
+    """The days a stream still needs: today first (read again for its new pictures),
+    then the past days not done, oldest first.
+
+    Those are every day since the newest one done (``known`` adds days this process
+    saw done), ``backfill_days`` back on a new archive, and, within ``backfill_days``,
+    any earlier day recorded ``partial`` or ``failed``: the site's History may still
+    offer its missing pictures, and a later complete day must not hide it for good.
+    """
+    newest = max(
+        (d for d in (newest_done_day(terminal, stream), max(known, default=None)) if d),
+        default=None,
+    )
+    window = today - timedelta(days=backfill_days)
+    first = window if newest is None else min(newest + timedelta(days=1), today)
+    unfinished: set[date] = set()
+    if window < first:
+        unfinished = days_with_status(
+            terminal, stream, window, first - timedelta(days=1), (PARTIAL, FAILED)
+        )
+    since = [first + timedelta(days=n) for n in range((today - first).days)]
+    done = days_with_status(terminal, stream, since[0], since[-1]) if since else set()
+    past = sorted(unfinished) + [day for day in since if day not in done]
+    return [today] + [day for day in past if day not in known]
 
 
 StoredKey = tuple[datetime, bool]

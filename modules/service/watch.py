@@ -2,8 +2,8 @@
 
 A cycle reads, for each stream, today (again: new pictures keep coming) and every
 past day since the newest one the archive records as done (complete or empty), or
-``backfill_days`` back on a new archive; days recorded done are never opened
-again. Files already on disk are not fetched again, so a cycle costs one page read
+``backfill_days`` back on a new archive, and within ``backfill_days`` any earlier
+day recorded partial or failed; days recorded done are never opened again. Files already on disk are not fetched again, so a cycle costs one page read
 per day and a request per new picture. The site's History reaches back a limited
 time, so a day nobody fetched in time is gone for good: that is why the loop runs
 forever rather than once a day.
@@ -183,11 +183,14 @@ class Watch:
         return None
 
     def days_to_read(self, key: Key, today: date) -> list[date]:
-        """Today first (its lag is what health watches), then the past days not done, oldest first."""
+        """Today first (its lag is what health watches), then the past days not done,
+        oldest first (see :func:`modules.database.days.days_to_read`)."""
         terminal, stream = key
         known = self._done[key]
         try:
-            newest: date | None = days.newest_done_day(terminal, stream)
+            return days.days_to_read(
+                terminal, stream, today, self.config.backfill_days, known
+            )
         except Exception as exc:
             logger.warning(
                 "%s/%s: cannot read which days are done (%s); going by this process's memory",
@@ -195,22 +198,14 @@ class Watch:
                 stream,
                 _first_line(exc),
             )
-            newest = None
-        newest = max((d for d in (newest, max(known, default=None)) if d), default=None)
+        newest = max(known, default=None)
         if newest is None:
             first = today - timedelta(days=self.config.backfill_days)
         else:
             first = min(newest + timedelta(days=1), today)
-        past = [first + timedelta(days=n) for n in range((today - first).days)]
-        done: set[date] = set()
-        if past:
-            try:
-                done = days.days_with_status(terminal, stream, past[0], past[-1])
-            except Exception as exc:
-                logger.warning(
-                    "%s/%s: cannot read day statuses (%s)", terminal, stream, exc
-                )
-        return [today] + [day for day in past if day not in done | known]
+        return [today] + [
+            first + timedelta(days=n) for n in range((today - first).days)
+        ]
 
     def _observe(
         self, key: Key, day: date, today: date, report: DownloadReport

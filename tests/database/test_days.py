@@ -153,3 +153,40 @@ def test_bad_records_are_refused(
     with pytest.raises(ValueError, match=message):
         days.record_day("apm", "in_gate", DAY, status=status, **values)  # type: ignore[arg-type]
     assert days.get_day("apm", "in_gate", DAY) is None
+
+
+def test_days_to_read_retries_unfinished_days_before_the_newest_done(
+    database: str,
+) -> None:
+    today = DAY + timedelta(days=10)
+    recorded = {
+        1: "partial",  # older than the window: the site's History has let it go
+        4: "partial",
+        5: "complete",
+        6: "failed",
+        7: "complete",
+        8: "empty",
+    }
+    for offset, status in recorded.items():
+        days.record_day(
+            "apm",
+            "in_gate",
+            DAY + timedelta(days=offset),
+            status=status,
+            listed=1,
+            stored=1,
+        )
+    wanted = days.days_to_read("apm", "in_gate", today, backfill_days=7)
+    # Today, then the partial and failed days in the window, then every day after
+    # the newest done one (day 8).
+    assert wanted == [today] + [DAY + timedelta(days=n) for n in (4, 6, 9)]
+    # A day this process saw done is not read again.
+    assert days.days_to_read(
+        "apm", "in_gate", today, 7, known={DAY + timedelta(days=6)}
+    ) == [today] + [DAY + timedelta(days=n) for n in (4, 9)]
+    # A new archive: today and the whole window.
+    assert days.days_to_read("apm", "out_gate", today, 2) == [
+        today,
+        today - timedelta(days=2),
+        today - timedelta(days=1),
+    ]
