@@ -16,32 +16,30 @@ from typing import Any
 
 import pytest
 
-from modules.downloader import DrayDogDownloader
 from modules.downloader.selenium_client import PictureOutcome, Stopped
 from modules.replica.page import PageOptions
 from modules.replica.server import ReplicaServer, RequestRecord
-from tests.discovery.conftest import TIMEOUT, browser_paths, expected
+from tests.discovery.conftest import expected
+from tests.discovery.test_download_date import make_downloader
 
 pytestmark = pytest.mark.browser
 
 FIRST = date(2025, 9, 8)
 DAYS = [FIRST + timedelta(days=n) for n in range(3)]
+FAST = (0.05, 0.1)
+"""The page's render delay in these tests: days read quickly."""
 WAIT = 30.0
 """The bound on waiting for a request that overlapping reads make at once."""
 
 
-def _downloader(replica: ReplicaServer, root: Path) -> DrayDogDownloader:
-    chromium, chromedriver = browser_paths()
-    return DrayDogDownloader(
-        download_dir=root,
-        app_url=replica.app_url,
-        cdn_url=replica.cdn_url,
-        timeout=TIMEOUT,
-        retry_delay=0.01,
-        persist=False,
-        chromium_path=chromium,
-        chromedriver_path=chromedriver,
-    )
+@pytest.fixture
+def fast_replica(
+    widget_page: None, replica: ReplicaServer, page_options: Callable[..., Any]
+) -> ReplicaServer:
+    """The replica on the real widget, rendering fast, its request log empty."""
+    page_options(render_delay=FAST)
+    replica.reset_counters()
+    return replica
 
 
 def _history_read(log: list[RequestRecord], day: date) -> RequestRecord | None:
@@ -67,13 +65,9 @@ def _wait_for_read(replica: ReplicaServer, day: date) -> bool:
 
 
 def test_the_next_days_page_is_read_while_this_days_pictures_download(
-    widget_page: None,
-    replica: ReplicaServer,
-    page_options: Callable[..., Any],
-    tmp_path: Path,
+    fast_replica: ReplicaServer, tmp_path: Path
 ) -> None:
-    page_options(render_delay=(0.05, 0.1))
-    replica.reset_counters()
+    replica = fast_replica
     seen_next: dict[date, bool] = {}
 
     def progress_for(
@@ -88,7 +82,7 @@ def test_the_next_days_page_is_read_while_this_days_pictures_download(
 
         return progress
 
-    with _downloader(replica, tmp_path) as downloader:
+    with make_downloader(replica, tmp_path) as downloader:
         results = list(
             downloader.download_days(
                 [(day, "in_gate") for day in DAYS], progress_for=progress_for
@@ -108,14 +102,10 @@ def test_the_next_days_page_is_read_while_this_days_pictures_download(
 
 
 def test_without_overlap_a_days_page_is_read_after_the_day_before_downloaded(
-    widget_page: None,
-    replica: ReplicaServer,
-    page_options: Callable[..., Any],
-    tmp_path: Path,
+    fast_replica: ReplicaServer, tmp_path: Path
 ) -> None:
-    page_options(render_delay=(0.05, 0.1))
-    replica.reset_counters()
-    with _downloader(replica, tmp_path) as downloader:
+    replica = fast_replica
+    with make_downloader(replica, tmp_path) as downloader:
         reports = downloader.download_date_range(
             DAYS[0], DAYS[-1], ["in_gate"], overlap=False
         )
@@ -134,20 +124,16 @@ def _slow_pages_from_the_first_download(
     day's downloads start: the second day's page is then read in the background."""
 
     def progress_for(day: date, stream: str) -> None:
-        replica.page_options = PageOptions(render_delay=(0.05, 0.1), history_delay=30.0)
+        replica.page_options = PageOptions(render_delay=FAST, history_delay=30.0)
 
     return progress_for
 
 
 def test_a_stop_while_the_next_page_is_read_ends_the_range(
-    widget_page: None,
-    replica: ReplicaServer,
-    page_options: Callable[..., Any],
-    tmp_path: Path,
+    fast_replica: ReplicaServer, tmp_path: Path
 ) -> None:
-    page_options(render_delay=(0.05, 0.1))
-    replica.reset_counters()
-    downloader = _downloader(replica, tmp_path)
+    replica = fast_replica
+    downloader = make_downloader(replica, tmp_path)
 
     def stop_once_the_next_read_starts() -> None:
         _wait_for_read(replica, DAYS[1])
@@ -172,14 +158,10 @@ def test_a_stop_while_the_next_page_is_read_ends_the_range(
 
 
 def test_leaving_a_range_early_cuts_the_read_ahead_and_the_downloader_goes_on(
-    widget_page: None,
-    replica: ReplicaServer,
-    page_options: Callable[..., Any],
-    tmp_path: Path,
+    fast_replica: ReplicaServer, tmp_path: Path
 ) -> None:
-    page_options(render_delay=(0.05, 0.1))
-    replica.reset_counters()
-    with _downloader(replica, tmp_path) as downloader:
+    replica = fast_replica
+    with make_downloader(replica, tmp_path) as downloader:
         days = downloader.download_days(
             [(day, "in_gate") for day in DAYS],
             progress_for=_slow_pages_from_the_first_download(replica),
@@ -190,6 +172,6 @@ def test_leaving_a_range_early_cuts_the_read_ahead_and_the_downloader_goes_on(
         left = time.monotonic()
         days.close()  # the caller leaves while the next page answers in 30 s
         assert time.monotonic() - left < 25
-        replica.page_options = PageOptions(render_delay=(0.05, 0.1))
+        replica.page_options = PageOptions(render_delay=FAST)
         again = downloader.download_date(DAYS[2], "in_gate")
     assert again.ok and again.downloaded == len(expected(DAYS[2]))
