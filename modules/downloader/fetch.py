@@ -37,8 +37,8 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 JPEG_END = b"\xff\xd9"
 CHUNK_BYTES = 64 * 1024
 CONNECT_TIMEOUT = 10.0
-"""Seconds a connection may take at most, whatever the timeout: a connecting socket
-cannot be cut, so this bounds how long a cancelled fetch can still wait."""
+"""Seconds a connection may take at most, whatever the timeout: a CDN that drops
+SYNs is given up on sooner than one that trickles a body (a cancel ends either)."""
 
 
 class FetchError(Exception):
