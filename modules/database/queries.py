@@ -5,7 +5,8 @@ instant, thumbnail or not): ``INSERT ... ON CONFLICT DO NOTHING`` skips a row th
 repeats either, never raises for it and never aborts an outer transaction (which a
 failed statement would do on PostgreSQL). A path under the archive root is stored
 as its key (see :mod:`modules.database.keys`). Batches go in chunks, each its own transaction or
-savepoint, so a failing chunk is rolled back alone.
+savepoint, so a failing chunk is rolled back alone; a chunk the database refuses for
+its records is split until the bad records fail alone.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, TypeVar, cast, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Insert, Select, Table, func, literal, select, text, tuple_
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from modules.database.coverage import daily_totals
@@ -31,6 +33,7 @@ from modules.database.models import (
     Image,
     archive_root,
     get_engine,
+    is_transient_error,
     read_scope,
     session_scope,
     upsert_insert,
@@ -172,10 +175,17 @@ def insert_images(
     ``failed`` name the records by the filepath they were given.
 
     Without ``session`` each chunk is one transaction; with it, one SAVEPOINT inside
-    the caller's transaction. A chunk that still fails after the transient-error
-    retries is rolled back alone and its records land in ``failed``; the other chunks
-    carry on. Every record is checked before anything is written. A record without
-    ``local_day`` gets its timestamp's day in :data:`LOCAL_DAY_TIMEZONE`.
+    the caller's transaction. A failing chunk is rolled back alone; the other chunks
+    carry on. Transient errors are retried; a chunk whose retries run out (the
+    database down or locked) or that fails for the database's own state or the
+    statement's (read-only, full, a missing table) lands whole in ``failed``, without
+    more attempts. Any other error may be one record's doing (a constraint, a trigger,
+    a value too long, a NUL byte on PostgreSQL), so the chunk is split in halves, each
+    its own transaction or savepoint, recursively, until the bad records fail alone
+    with their reasons and every other record is stored: one bad picture never sinks
+    its neighbours. Every
+    record is checked before anything is written. A record without ``local_day``
+    gets its timestamp's day in :data:`LOCAL_DAY_TIMEZONE`.
     """
     if (
         not isinstance(chunk_size, int)
@@ -198,18 +208,70 @@ def insert_images(
             given[record["filepath"]] = str(raw["filepath"])
     rows = list(unique.values())
     for start in range(0, len(rows), chunk_size):
-        chunk = rows[start : start + chunk_size]
-        try:
-            inserted, ids = _write_chunk(chunk, session)
-        except Exception as exc:
-            reason = f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"
-            logger.error("chunk of %d records failed: %s", len(chunk), reason)
-            result.failed.extend((given[row["filepath"]], reason) for row in chunk)
-            continue
-        result.inserted += inserted
-        result.duplicates += len(chunk) - inserted
-        result.ids.update({given[path]: row_id for path, row_id in ids.items()})
+        _store_piece(rows[start : start + chunk_size], session, given, result)
     return result
+
+
+def _store_piece(
+    piece: list[dict[str, Any]],
+    session: Session | None,
+    given: Mapping[str, str],
+    result: BatchResult,
+) -> None:
+    """Write ``piece`` in one transaction or savepoint; split it while its records may be at fault.
+
+    A piece of n records costs at most 2n - 1 attempts, and only for errors a record
+    can cause: a database that is down fails the chunk once, after its retries.
+    """
+    try:
+        inserted, ids = _write_chunk(piece, session)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"
+        if len(piece) > 1 and _may_be_a_record(exc):
+            logger.info(
+                "chunk of %d records refused (%s): splitting it", len(piece), reason
+            )
+            half = len(piece) // 2
+            _store_piece(piece[:half], session, given, result)
+            _store_piece(piece[half:], session, given, result)
+            return
+        if len(piece) == 1:
+            logger.error("record %s refused: %s", given[piece[0]["filepath"]], reason)
+        else:
+            logger.error("chunk of %d records failed: %s", len(piece), reason)
+        result.failed.extend((given[row["filepath"]], reason) for row in piece)
+        return
+    result.inserted += inserted
+    result.duplicates += len(piece) - inserted
+    result.ids.update({given[path]: row_id for path, row_id in ids.items()})
+
+
+# PostgreSQL's SQLSTATE classes of errors no record causes, which every piece would
+# meet again: transaction state, authorization, catalog, schema, the statement itself
+# or a privilege (42), resources such as a full disk (53), object state, operator
+# intervention, system, configuration and internal errors. (The transient ones are
+# retried before this is asked.) Anything else may be a record's doing: data (22),
+# integrity (23), a value over a limit (54: an index row too big), a trigger's error.
+_NOT_A_RECORD_SQLSTATE_CLASSES = frozenset(
+    {"08", "25", "28", "3D", "3F", "40", "42", "53", "55", "57", "58", "F0", "XX"}
+)
+
+
+def _may_be_a_record(exc: BaseException) -> bool:
+    """Whether a failed chunk is worth splitting, because one of its records may be at fault.
+
+    Not for a transient error whose retries ran out (a database down or locked), nor
+    for one of the database's own state or of the statement: by PostgreSQL's SQLSTATE
+    class, else (SQLite, errors raised by the driver) an OperationalError (read-only,
+    disk full, no such table). Other errors, Python's own included (SQLite's driver
+    raises OverflowError for an integer over 64 bits), may be one record's.
+    """
+    if is_transient_error(exc):
+        return False
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate:
+        return sqlstate[:2] not in _NOT_A_RECORD_SQLSTATE_CLASSES
+    return not isinstance(exc, OperationalError)
 
 
 def _write_chunk(

@@ -57,6 +57,14 @@ def locked_error() -> OperationalError:
     )
 
 
+def io_error() -> OperationalError:
+    """SQLite failing to read or write its file (SQLITE_IOERR): the database's state, not
+    a record's, so neither retried nor split."""
+    return OperationalError(
+        "INSERT INTO images ...", {}, sqlite_error("disk I/O error", 10)
+    )
+
+
 # --- insert_image -------------------------------------------------------------------
 
 
@@ -388,17 +396,17 @@ def test_a_chunk_that_fails_part_way_is_rolled_back_alone(
             == 1
         )
         if calls.count == 2:
-            raise RuntimeError("disk on fire")  # ... and then the chunk fails
+            raise io_error()  # ... and then the chunk fails
         return written
 
     monkeypatch.setattr(queries, "_insert_chunk", fail_second)
     paths = [f"p{i:02d}" for i in range(10)]
     result = queries.insert_images(records(paths), chunk_size=4)
 
-    assert calls.count == 3  # not retried: not a transient error
+    assert calls.count == 3  # neither retried nor split: the database's own failure
     assert [path for path, _ in result.failed] == paths[4:8]
     assert all(
-        "RuntimeError" in reason and "disk on fire" in reason
+        "OperationalError" in reason and "disk I/O error" in reason
         for _, reason in result.failed
     )
     assert result.inserted == 6 and result.duplicates == 0
@@ -406,18 +414,19 @@ def test_a_chunk_that_fails_part_way_is_rolled_back_alone(
     assert result.ids == stored_ids()
 
 
-def test_a_chunk_the_database_refuses_fails_alone(database: str) -> None:
+def test_a_record_the_database_refuses_fails_alone(database: str) -> None:
+    """Its chunk is split until the bad record fails alone (tests/database/test_chunk_bisect.py)."""
     run = queries.start_run("apm", "in_gate")
     batch = records([f"p{i}" for i in range(9)])
     batch[4]["run_id"] = run.id + 999  # no such run: a foreign-key violation
     batch[5]["run_id"] = run.id
     result = queries.insert_images(batch, chunk_size=3)
 
-    assert [path for path, _ in result.failed] == ["p3", "p4", "p5"]
+    assert [path for path, _ in result.failed] == ["p4"]
     reason = result.failed[0][1]
     assert "IntegrityError" in reason and "foreign key" in reason.lower()
-    assert result.inserted == 6
-    assert set(stored_ids()) == {"p0", "p1", "p2", "p6", "p7", "p8"}
+    assert result.inserted == 8
+    assert set(stored_ids()) == {f"p{i}" for i in range(9)} - {"p4"}
 
 
 def test_a_transient_error_is_retried_then_succeeds(
@@ -478,7 +487,7 @@ def test_with_a_session_each_chunk_is_a_savepoint(
         calls.count += 1
         written = original(session, chunk)
         if calls.count == 2:
-            raise RuntimeError("fails after writing")
+            raise io_error()  # after writing
         return written
 
     monkeypatch.setattr(queries, "_insert_chunk", fail_second)
@@ -521,11 +530,12 @@ def test_a_database_error_in_a_savepoint_leaves_the_outer_transaction_usable(
         batch = records(["a", "b", "c", "d"])
         batch[2]["run_id"] = run.id + 999
         result = queries.insert_images(batch, chunk_size=2, session=session)
-        assert [path for path, _ in result.failed] == ["c", "d"]
+        assert [path for path, _ in result.failed] == ["c"]
         after = queries.insert_image("after", "in_gate", session=session)
         queries.finish_run(run.id, db_inserted=result.inserted, session=session)
-    assert stored_ids() == {"a": result.ids["a"], "b": result.ids["b"], "after": after}
-    assert queries.recent_runs()[0].db_inserted == 2
+    assert stored_ids() == {**result.ids, "after": after}
+    assert set(result.ids) == {"a", "b", "d"}
+    assert queries.recent_runs()[0].db_inserted == 3
 
 
 def test_with_a_session_the_batch_commits_or_rolls_back_with_it(database: str) -> None:
