@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from requests.adapters import HTTPAdapter
 
 from modules.backoff import Backoff
 from modules.downloader.fetch import (
@@ -180,8 +181,10 @@ def test_a_picture_over_tls_through_the_abortable_connection(tmp_path: Path) -> 
         fetched = fetcher.fetch(f"https://{netloc}/p.jpeg", tmp_path / "p.jpg")
         assert (tmp_path / "p.jpg").read_bytes() == BODY
         assert fetched.size == len(BODY)
-        pool = fetcher.session.get_adapter(f"https://{netloc}").poolmanager
-        connection_class = pool.connection_from_url(f"https://{netloc}").ConnectionCls
+        adapter = fetcher.session.get_adapter(f"https://{netloc}")
+        assert isinstance(adapter, HTTPAdapter)
+        pool = adapter.poolmanager.connection_from_url(f"https://{netloc}")
+        connection_class = pool.ConnectionCls
         assert connection_class.__name__ == "TLSConnection"
     finally:
         server.shutdown()
