@@ -6,7 +6,9 @@ files are gone, which the next run deletes (a file already gone is no error); th
 other order could leave files no row points to, which no later run would find
 by its rows. The archive's day folders before the cutoff are emptied of pictures
 too (files whose rows were never written), then the days' records go. The archive
-is a folder or a bucket: pictures are found and deleted through its Storage.
+is a folder or a bucket: pictures are found and deleted through its Storage, a
+page at a time (``Storage.remove_many``: on S3, DeleteObjects of up to 1,000 keys
+rather than a HEAD and a DELETE per picture).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from modules.downloader.archive import (
     stored_days,
 )
 from modules.site.urls import DEFAULT_TIMEZONE, terminal_today
-from modules.storage import LocalStorage, Storage, StorageError
+from modules.storage import LocalStorage, Storage
 
 logger = logging.getLogger(__name__)
 
@@ -134,17 +136,17 @@ def prune(
         if not page:
             break
         after = page[-1][0]
-        gone = [
-            image_id
-            for image_id, stored in page
-            if _remove_stored(stored, storage, report)
-        ]
+        gone = _remove_page(page, storage, report)
         report.rows_removed += retention.delete_images(gone)
     if storage is not None:
         kept = _known_keys(storage, cutoff, thumbnails_only)  # rows whose file stays
-        for key in list(_old_files(storage, cutoff, thumbnails_only)):
-            if key not in kept:
-                _remove_key(storage, key, report)
+        orphans = [
+            key
+            for key in _old_files(storage, cutoff, thumbnails_only)
+            if key not in kept
+        ]
+        for start in range(0, len(orphans), PAGE):
+            _remove_keys(storage, orphans[start : start + PAGE], report)
         if isinstance(storage, LocalStorage):
             _remove_empty_day_folders(storage, cutoff)
     if not thumbnails_only:
@@ -162,38 +164,50 @@ def prune(
     return report
 
 
-def _remove_stored(stored: str, storage: Storage | None, report: PruneReport) -> bool:
-    """Delete a row's picture, found by its key in ``storage`` (or absolute path)."""
-    key = key_of_stored(storage, stored) if storage is not None else None
-    if storage is not None and key is not None:
-        return _remove_key(storage, key, report)
+def _remove_page(
+    page: list[tuple[int, str]], storage: Storage | None, report: PruneReport
+) -> list[int]:
+    """Delete a page of rows' pictures; the ids of the rows whose pictures are gone
+    (now or before). Keys go to the storage in one batch (on S3, DeleteObjects)."""
+    keyed: dict[int, str] = {}
+    gone: list[int] = []
+    for image_id, stored in page:
+        key = key_of_stored(storage, stored) if storage is not None else None
+        if key is not None:
+            keyed[image_id] = key
+        elif _remove_unkeyed(stored, report):
+            gone.append(image_id)
+    if storage is not None and keyed:
+        removed = _remove_keys(storage, list(keyed.values()), report)
+        gone.extend(image_id for image_id, key in keyed.items() if key in removed)
+    return gone
+
+
+def _remove_unkeyed(stored: str, report: PruneReport) -> bool:
+    """Delete a row's file outside any archive, by its full path (a key without an
+    archive names no file: it stays, reported)."""
     try:
-        path = path_for(stored, None)  # a file outside any archive, by its full path
+        path = path_for(stored, None)
     except ValueError as exc:
         report.failed.append((stored, str(exc)))
         return False
     return _remove(path, report)
 
 
-def _remove_key(storage: Storage, key: str, report: PruneReport) -> bool:
-    """Delete a stored picture; True when it is gone (now or before), False when it stays."""
-    try:
-        if storage.stat(key) is None:
-            report.files_already_gone += 1
-            return True
-        storage.delete(key)
-    except StorageError as exc:
-        cause = exc.__cause__
-        reason = (
-            cause.strerror
-            if isinstance(cause, OSError) and cause.strerror
-            else exc.reason
-        )
-        report.failed.append((storage.location(key), reason))
-        logger.warning("cannot remove %s: %s", storage.location(key), reason)
-        return False
-    report.files_removed += 1
-    return True
+def _remove_keys(storage: Storage, keys: list[str], report: PruneReport) -> set[str]:
+    """Delete stored pictures in one batch; the keys now gone (removed or gone before).
+
+    A key the storage could not remove is reported and stays, and so does its row.
+    """
+    removal = storage.remove_many(keys)
+    report.files_removed += len(removal.removed)
+    report.files_already_gone += len(removal.already_gone)
+    for key in keys:
+        reason = removal.failed.get(key)
+        if reason is not None:
+            report.failed.append((storage.location(key), reason))
+            logger.warning("cannot remove %s: %s", storage.location(key), reason)
+    return set(removal.removed) | set(removal.already_gone)
 
 
 def _remove(path: Path, report: PruneReport) -> bool:

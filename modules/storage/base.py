@@ -16,7 +16,8 @@ import socket
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -145,6 +146,17 @@ def md5_of(body: bytes) -> bytes:
     return hashlib.md5(body, usedforsecurity=False).digest()
 
 
+@dataclass
+class Removal:
+    """What :meth:`Storage.remove_many` did, key by key: each key is in one of the three."""
+
+    removed: list[str] = field(default_factory=list)
+    already_gone: list[str] = field(default_factory=list)
+    """Keys with no object to remove: gone is gone, as prune (which may run twice) needs."""
+    failed: dict[str, str] = field(default_factory=dict)
+    """Key -> reason, for the objects that may still be there."""
+
+
 class Storage(ABC):
     """Where an archive's pictures live: a local folder or an S3 bucket and prefix.
 
@@ -192,6 +204,26 @@ class Storage(ABC):
     def delete(self, key: str) -> None:
         """Remove the object; nothing to remove is no error (prune may run twice)."""
 
+    def remove_many(self, keys: Sequence[str]) -> Removal:
+        """Remove these objects, saying for each whether it went, was gone or stays.
+
+        Never raises for a key that cannot be removed (its reason is in ``failed``),
+        so one stuck object does not keep the others. This default asks and deletes
+        one key at a time; a store with a batch delete (S3's DeleteObjects) does better.
+        """
+        result = Removal()
+        for key in keys:
+            try:
+                if self.stat(key) is None:
+                    result.already_gone.append(key)
+                    continue
+                self.delete(key)
+            except StorageError as exc:
+                result.failed[key] = _reason(exc)
+                continue
+            result.removed.append(key)
+        return result
+
     @abstractmethod
     def list(self, prefix: str = "") -> Iterator[StoredObject]:
         """Every object whose key starts with ``prefix``, in key order."""
@@ -236,3 +268,11 @@ def folder_prefix(prefix: str) -> str:
     if prefix and not prefix.endswith("/"):
         raise InvalidKey(f"folder prefix {prefix!r} must end with '/'")
     return prefix
+
+
+def _reason(exc: StorageError) -> str:
+    """The short reason of a failure: the OS's words for a file, else the store's."""
+    cause = exc.__cause__
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return exc.reason

@@ -10,13 +10,14 @@ from __future__ import annotations
 import errno
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from stat import S_ISREG
 
 from modules.storage.base import (
     PART_SUFFIX,
     KeyNotFound,
+    Removal,
     Storage,
     StorageError,
     StoredObject,
@@ -131,6 +132,28 @@ class LocalStorage(Storage):
                 key, f"cannot delete {path}: {exc.strerror or exc}"
             ) from exc
         self._remove_empty_folders(path.parent)
+
+    def remove_many(self, keys: Sequence[str]) -> Removal:
+        """One unlink per file (a folder has no batch delete); a file that is not there,
+        or a key that names a folder (no object, as :meth:`stat` says), is already gone.
+        Emptied folders go with their last file, as with :meth:`delete`."""
+        result = Removal()
+        folders: set[Path] = set()
+        for key in keys:
+            path = self.path(key)
+            try:
+                path.unlink()
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                result.already_gone.append(key)
+                continue
+            except OSError as exc:
+                result.failed[key] = exc.strerror or str(exc)
+                continue
+            result.removed.append(key)
+            folders.add(path.parent)
+        for folder in sorted(folders, reverse=True):
+            self._remove_empty_folders(folder)
+        return result
 
     def _remove_empty_folders(self, folder: Path) -> None:
         """Empty folders go with their last object, as in a bucket, so ``folders`` agree."""

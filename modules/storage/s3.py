@@ -15,7 +15,8 @@ import base64
 import io
 import logging
 import mimetypes
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ from urllib3.exceptions import HTTPError
 from modules.storage.base import (
     ArchiveNotFound,
     KeyNotFound,
+    Removal,
     Storage,
     StorageError,
     StoredObject,
@@ -51,6 +53,8 @@ MAX_ATTEMPTS = 5
 TIMEOUT_SECONDS = 30.0
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 _NO_BUCKET_CODES = frozenset({"404", "NoSuchBucket", "NotFound"})
+DELETE_BATCH = 1000
+"""S3's most keys in one DeleteObjects request."""
 
 
 def new_s3_client(*, max_attempts: int = MAX_ATTEMPTS) -> S3Client:
@@ -161,6 +165,87 @@ class S3Storage(Storage):
             self.client.delete_object(Bucket=self.bucket, Key=self.object_name(key))
         except (ClientError, BotoCoreError) as exc:
             raise _failure(key, "delete", exc) from exc
+
+    def remove_many(self, keys: Sequence[str]) -> Removal:
+        """DeleteObjects, up to 1,000 keys a request, in place of a HEAD and a DELETE per key.
+
+        S3 answers "deleted" for a key with no object too, so which keys were already
+        gone is read first from a listing of the keys' ranges (a request per 1,000
+        keys of a folder); every key is still sent to be deleted, so an object that
+        appears after the listing goes as well. A key refused (the response's
+        ``Errors``) or of a request that failed stays in ``failed`` with its reason.
+        """
+        result = Removal()
+        unique = list(dict.fromkeys(keys))
+        try:
+            present = self._present(unique)
+        except StorageError as exc:
+            result.failed = {key: exc.reason for key in unique}
+            return result
+        refused: dict[str, str] = {}
+        for start in range(0, len(unique), DELETE_BATCH):
+            refused.update(self._delete_batch(unique[start : start + DELETE_BATCH]))
+        for key in unique:
+            if key in refused:
+                result.failed[key] = refused[key]
+            elif key in present:
+                result.removed.append(key)
+            else:
+                result.already_gone.append(key)
+        return result
+
+    def _present(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` are stored: per folder, a listing from its first key to its
+        last (rather than a HEAD per key), stopped once past the last."""
+        present: set[str] = set()
+        names = sorted(self.object_name(key) for key in keys)
+        start = len(self._base)
+        for folder, group in groupby(names, key=lambda name: name.rpartition("/")[0]):
+            wanted = set(group)
+            first, last = min(wanted), max(wanted)
+            paginator = self.client.get_paginator("list_objects_v2")
+            pages = paginator.paginate(
+                Bucket=self.bucket,
+                Prefix=f"{folder}/" if folder else "",
+                StartAfter=first[:-1],  # just before the first key
+            )
+            try:
+                for page in pages:
+                    contents = page.get("Contents", [])
+                    present.update(
+                        entry["Key"][start:]
+                        for entry in contents
+                        if entry["Key"] in wanted
+                    )
+                    if not contents or contents[-1]["Key"] >= last:
+                        break
+            except (ClientError, BotoCoreError) as exc:
+                raise _failure(folder, "list", exc) from exc
+        return present
+
+    def _delete_batch(self, keys: list[str]) -> dict[str, str]:
+        """One DeleteObjects (quiet: only errors come back); the keys refused, with reasons."""
+        start = len(self._base)
+        try:
+            response = self.client.delete_objects(
+                Bucket=self.bucket,
+                Delete={
+                    "Objects": [{"Key": self.object_name(key)} for key in keys],
+                    "Quiet": True,
+                },
+            )
+        except (ClientError, BotoCoreError) as exc:
+            reason = _failure(keys[0], "delete", exc).reason
+            logger.warning("DeleteObjects of %d keys failed: %s", len(keys), reason)
+            return {key: reason for key in keys}
+        refused = {}
+        for error in response.get("Errors", []):
+            name = error.get("Key", "")
+            reason = (
+                f"delete failed: {error.get('Code', '')} {error.get('Message', '')}"
+            )
+            refused[name[start:]] = reason.strip()
+        return refused
 
     def list(self, prefix: str = "") -> Iterator[StoredObject]:
         start = len(self._base)
