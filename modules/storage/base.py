@@ -29,7 +29,20 @@ uploaded in parts."""
 
 
 PART_SUFFIX = ".part"
-HOST_TAG = socket.gethostname().replace(".", "_")
+
+
+def _host_tag() -> str:
+    """This machine, and on Linux its process-id namespace: containers that share a
+    host name but not their process ids must not judge each other's writers by pid."""
+    host = socket.gethostname().replace(".", "_")
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return host
+    return f"{host}_{namespace}"
+
+
+HOST_TAG = _host_tag()
 """This machine in ``.part`` names: a part names the host and process that own it, so
 ``archive.remove_stale_parts`` knows whose they are and clears a dead writer's."""
 

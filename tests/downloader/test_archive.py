@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -164,6 +166,47 @@ def test_remove_stale_parts(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
     assert picture.exists()
     assert remove_stale_parts(folder) == 0
     assert remove_stale_parts(tmp_path / "missing") == 0
+
+
+def test_a_part_of_this_host_name_in_another_pid_namespace_is_judged_by_age(
+    tmp_path: Path,
+) -> None:
+    # Containers sharing a host name: a pid dead here may be alive over there.
+    host = socket.gethostname().replace(".", "_")
+    assert HOST_TAG == f"{host}_{os.stat('/proc/self/ns/pid').st_ino}"
+    dead_pid = _dead_pid()
+    theirs = _part(tmp_path, f"{host}_4026599999", dead_pid, "a.jpg")
+    ours = _part(tmp_path, HOST_TAG, dead_pid, "b.jpg")
+    assert remove_stale_parts(tmp_path) == 1
+    assert theirs.exists() and not ours.exists()
+    two_hours_ago = time.time() - 2 * 3600
+    os.utime(theirs, (two_hours_ago, two_hours_ago))
+    assert remove_stale_parts(tmp_path) == 1
+    assert not theirs.exists()
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare")
+def test_a_process_in_its_own_pid_namespace_tags_its_parts_apart() -> None:
+    child = subprocess.run(
+        [
+            "unshare",
+            "--pid",
+            "--fork",
+            sys.executable,
+            "-c",
+            "import os; from modules.storage.base import HOST_TAG; print(os.getpid(), HOST_TAG)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if child.returncode != 0 and "Operation not permitted" in child.stderr:
+        pytest.skip("creating a pid namespace needs privileges here")
+    assert child.returncode == 0, child.stderr
+    pid, tag = child.stdout.split()
+    assert pid == "1"  # another process-id space, where our pids mean nothing
+    assert tag.split("_")[:-1] == HOST_TAG.split("_")[:-1]
+    assert tag != HOST_TAG
 
 
 def test_a_part_whose_pid_is_not_ours_to_signal_counts_as_alive(
