@@ -183,9 +183,8 @@ def insert_images(
     a value too long, a NUL byte on PostgreSQL), so the chunk is split in halves, each
     its own transaction or savepoint, recursively, until the bad records fail alone
     with their reasons and every other record is stored: one bad picture never sinks
-    its neighbours. Every
-    record is checked before anything is written. A record without ``local_day``
-    gets its timestamp's day in :data:`LOCAL_DAY_TIMEZONE`.
+    its neighbours. Every record is checked before anything is written. A record
+    without ``local_day`` gets its timestamp's day in :data:`LOCAL_DAY_TIMEZONE`.
     """
     if (
         not isinstance(chunk_size, int)
