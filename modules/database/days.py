@@ -154,26 +154,35 @@ def days_to_read(
     """The days a stream still needs: today first (read again for its new pictures),
     then the past days not done, oldest first.
 
-    Those are every day since the newest one done (``known`` adds days this process
-    saw done), ``backfill_days`` back on a new archive, and, within ``backfill_days``,
-    any earlier day recorded ``partial`` or ``failed``: the site's History may still
-    offer its missing pictures, and a later complete day must not hide it for good.
+    Those are every day of the window, ``backfill_days`` back to yesterday, that is
+    not recorded done (never recorded, ``partial`` or ``failed``: the site's History
+    may still offer it, and a later done day must not hide it for good), plus every
+    day since the newest one done when that is older than the window (a service
+    stopped for a while catches up). ``known`` holds days this process saw done:
+    they count as done, for the newest too.
     """
     newest = max(
         (d for d in (newest_done_day(terminal, stream), max(known, default=None)) if d),
         default=None,
     )
+    first = first_day_to_read(today, backfill_days, newest)
+    done: set[date] = set()
+    if first < today:
+        done = days_with_status(terminal, stream, first, today - timedelta(days=1))
+    return past_days_to_read(today, first, done | set(known))
+
+
+def first_day_to_read(today: date, backfill_days: int, newest: date | None) -> date:
+    """The oldest day :func:`days_to_read` may return: the window's first day, or the
+    day after the newest done one when that is older."""
     window = today - timedelta(days=backfill_days)
-    first = window if newest is None else min(newest + timedelta(days=1), today)
-    unfinished: set[date] = set()
-    if window < first:
-        unfinished = days_with_status(
-            terminal, stream, window, first - timedelta(days=1), (PARTIAL, FAILED)
-        )
-    since = [first + timedelta(days=n) for n in range((today - first).days)]
-    done = days_with_status(terminal, stream, since[0], since[-1]) if since else set()
-    past = sorted(unfinished) + [day for day in since if day not in done]
-    return [today] + [day for day in past if day not in known]
+    return window if newest is None else min(window, newest + timedelta(days=1))
+
+
+def past_days_to_read(today: date, first: date, done: Collection[date]) -> list[date]:
+    """Today, then the days from ``first`` to yesterday that are not in ``done``."""
+    past = (first + timedelta(days=n) for n in range((today - first).days))
+    return [today] + [day for day in past if day not in done]
 
 
 StoredKey = tuple[datetime, bool]

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 from modules.database import days
 from modules.downloader.report import DownloadReport, day_status
@@ -199,13 +199,8 @@ class Watch:
                 _first_line(exc),
             )
         newest = max(known, default=None)
-        if newest is None:
-            first = today - timedelta(days=self.config.backfill_days)
-        else:
-            first = min(newest + timedelta(days=1), today)
-        return [today] + [
-            first + timedelta(days=n) for n in range((today - first).days)
-        ]
+        first = days.first_day_to_read(today, self.config.backfill_days, newest)
+        return days.past_days_to_read(today, first, known)
 
     def _observe(
         self, key: Key, day: date, today: date, report: DownloadReport

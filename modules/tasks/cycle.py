@@ -2,10 +2,9 @@
 
 A worker runs it in a moment: it reads which days the stream needs, as ``draydog
 watch`` does (:func:`modules.database.days.days_to_read`: today, read again every
-cycle for its new pictures, every past day since the newest one recorded done, or
-``backfill_days`` back on a new archive, and earlier partial or failed days within
-``backfill_days``), and sends one ``archive_day`` per day to the queue, where any
-worker takes them. A day recorded done is never sent again.
+cycle for its new pictures, every day of the last ``backfill_days`` not recorded
+done, and every day since the newest one done when that is older), and sends one
+``archive_day`` per day to the queue, where any worker takes them. A day recorded done is never sent again.
 """
 
 from __future__ import annotations

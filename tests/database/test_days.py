@@ -177,13 +177,13 @@ def test_days_to_read_retries_unfinished_days_before_the_newest_done(
             stored=1,
         )
     wanted = days.days_to_read("apm", "in_gate", today, backfill_days=7)
-    # Today, then the partial and failed days in the window, then every day after
-    # the newest done one (day 8).
-    assert wanted == [today] + [DAY + timedelta(days=n) for n in (4, 6, 9)]
+    # Today, then every day of the window (from day 3) not done: day 3, never
+    # recorded, the partial and failed days, and the day after the newest done one.
+    assert wanted == [today] + [DAY + timedelta(days=n) for n in (3, 4, 6, 9)]
     # A day this process saw done is not read again.
     assert days.days_to_read(
         "apm", "in_gate", today, 7, known={DAY + timedelta(days=6)}
-    ) == [today] + [DAY + timedelta(days=n) for n in (4, 9)]
+    ) == [today] + [DAY + timedelta(days=n) for n in (3, 4, 9)]
     # A new archive: today and the whole window.
     assert days.days_to_read("apm", "out_gate", today, 2) == [
         today,
