@@ -51,11 +51,16 @@ def day_status(report: DownloadReport, *, day_over: bool) -> str:
     """The day's status in ``archive_days`` after a download of the whole day.
 
     Complete only once the day is over at the terminal (until then the site keeps
-    listing new pictures) and every listed picture is on disk; rows that failed do
-    not count against it, since the files are there (``reindex`` writes the rows).
+    listing new pictures), every listed picture is on disk and every row was
+    written. A day whose rows failed is partial even with all its files: a done day
+    is never read again (``days_to_read``, reruns, a Celery retry all skip it), so
+    only a partial one gets the rerun that writes the missing rows from the files
+    already there, without fetching them again.
     """
     if report.error is not None:
         return "failed"
+    if report.db_failed:
+        return "partial"
     if report.empty:
         return "empty" if day_over else "partial"
     # A list with no pictures that was not confirmed empty proves nothing.

@@ -169,7 +169,7 @@ def test_nothing_is_recorded_without_persistence(
             "partial",
         ),
         (DownloadReport(requested=0), True, "partial"),
-        (DownloadReport(requested=1, files=["a"], db_failed=1), True, "complete"),
+        (DownloadReport(requested=1, files=["a"], db_failed=1), True, "partial"),
     ],
     ids=[
         "error",
