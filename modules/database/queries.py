@@ -487,12 +487,21 @@ def list_images(
 
     ``start`` is inclusive, ``end`` exclusive (naive means UTC). The next page starts
     ``after=(last.timestamp, last.id)`` of this one: a keyset, so a page costs the
-    same however deep it is. :func:`iter_images` walks all the pages.
+    same however deep it is; its time may be in any zone (naive means UTC).
+    :func:`iter_images` walks all the pages.
     """
     _check_page_size(limit, "limit")
     conditions = _image_filter(camera_id, terminal, start, end)
     if after is not None:
-        conditions.append(tuple_(Image.timestamp, Image.id) > tuple_(*after))
+        instant, last_id = after
+        if not isinstance(instant, datetime):
+            raise ValueError(f"after's time must be a datetime, not {instant!r}")
+        # Bound with the column's type, which stores UTC: a plain DateTime would drop
+        # another zone's offset on SQLite without converting, repeating or skipping pages.
+        cursor = tuple_(
+            literal(_aware(instant, "after"), Image.timestamp.type), last_id
+        )
+        conditions.append(tuple_(Image.timestamp, Image.id) > cursor)
     query = (
         select(Image)
         .where(*conditions)
