@@ -152,7 +152,8 @@ class DiscoveryResult:
     missing: int = 0
     """Pictures whose thumbnail failed to load in the page (``el-image__error``): no URL."""
     thumbnails: dict[str, str] = field(default_factory=dict, compare=False)
-    """The page's own thumbnail URL of each timestamp: the form the CDN really uses."""
+    """The page's own URL of each timestamp, the form the CDN really uses: normally
+    its thumbnail, a full-size picture's when the History lists those."""
     seconds: float = field(default=0.0, compare=False)
     """How long the discovery took."""
     reads: int = field(default=1, compare=False)

@@ -50,11 +50,11 @@ from modules.site.urls import (
     DEFAULT_TIMEZONE,
     InvalidImageURL,
     build_image_url,
-    full_size_url,
     get_zone,
     parse_day,
     parse_image_url,
     parse_instant,
+    picture_urls,
     terminal_today,
     timestamp_text,
     utc_to_wall_clock,
@@ -435,10 +435,10 @@ class DrayDogDownloader:
         The instant is the URL's when exact (Unix form), else the one ``iso`` names: a
         repeated-hour timestamp carries its offset, which a zone-less ISO URL cannot.
         """
-        thumbnail = found.thumbnails.get(iso)
-        if thumbnail is None:
+        src = found.thumbnails.get(iso)
+        if src is None:
             return self._wanted(stream, parse_instant(iso, self.source_timezone))
-        ref = parse_image_url(thumbnail, self.source_timezone)
+        ref = parse_image_url(src, self.source_timezone)
         instant = (
             ref.timestamp if ref.exact else parse_instant(iso, self.source_timezone)
         )
@@ -446,11 +446,9 @@ class DrayDogDownloader:
             instant, self.source_timezone
         ) != ref.local_time.replace(fold=0):
             instant = ref.timestamp  # the timestamp names another time: the URL wins
+        full, thumbnail = picture_urls(src)  # the History may list full-size URLs
         return _Wanted(
-            utc_to_wall_clock(instant, self.source_timezone),
-            instant,
-            full_size_url(thumbnail),
-            thumbnail,
+            utc_to_wall_clock(instant, self.source_timezone), instant, full, thumbnail
         )
 
     def download_date_range(

@@ -38,6 +38,8 @@ _API_RE = re.compile(
     r"/api/cameras/(?P<terminal>[^/]+)/(?P<stream>[^/]+)/(?P<what>config|live|history)"
 )
 _NO_STORE = {"Cache-Control": "no-store"}
+HISTORY_FORMS = ("thumbnail", "full_size")
+"""The forms of the History's URLs :attr:`PageOptions.history_form` can take."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,9 @@ class PageOptions:
     """Seconds the server waits before answering a History request."""
     batches: int = 1
     """Pages the History of a day comes in: the page asks for the next when one is shown."""
+    history_form: str = "thumbnail"
+    """The URLs the History lists: ``thumbnail`` (the site's), ``full_size`` (the
+    full-size pictures' URLs instead)."""
 
     def __post_init__(self) -> None:
         low, high = self.render_delay
@@ -97,6 +102,11 @@ class PageOptions:
             raise ValueError(f"batches must be >= 1, not {self.batches}")
         if self.batches > 1 and self.widget is False:
             raise ValueError("a History in batches is a knob of the widget page")
+        if self.history_form not in HISTORY_FORMS:
+            raise ValueError(
+                f"history_form must be one of {', '.join(HISTORY_FORMS)}, "
+                f"not {self.history_form!r}"
+            )
         if self.widget and self.legacy:
             raise ValueError("the older page form exists on the hand-written page only")
 
@@ -202,7 +212,7 @@ def _history(
     occurrences one after the other, as the site's time-ordered History does.
     """
     times = server.schedule.timestamps(terminal, stream, day)
-    images = [_thumbnail(server, server.cdn_url, terminal, stream, t) for t in times]
+    images = [_listed(server, options, terminal, stream, t) for t in times]
     if times:
         extras = [
             _thumbnail(
@@ -226,16 +236,33 @@ def _history(
 
 
 def _thumbnail(
-    server: ReplicaServer, cdn_url: str, terminal: str, stream: str, wall: datetime
+    server: ReplicaServer,
+    cdn_url: str,
+    terminal: str,
+    stream: str,
+    wall: datetime,
+    thumbnail: bool = True,
 ) -> str:
     return build_image_url(
         cdn_url,
         terminal,
         stream,
         wall,
-        thumbnail=True,
+        thumbnail=thumbnail,
         source_timezone=server.schedule.source_timezone,
     )
+
+
+def _listed(
+    server: ReplicaServer,
+    options: PageOptions,
+    terminal: str,
+    stream: str,
+    wall: datetime,
+) -> str:
+    """A History item's URL in the form ``options.history_form`` asks for."""
+    full = options.history_form == "full_size"
+    return _thumbnail(server, server.cdn_url, terminal, stream, wall, not full)
 
 
 @lru_cache(maxsize=2)

@@ -38,6 +38,7 @@ _PATH_RE = re.compile(
 
 
 _THUMB_SUFFIX_RE = re.compile(r"-thumbnail(\.jpe?g)$")
+_JPEG_SUFFIX_RE = re.compile(r"(\.jpe?g)$")
 
 
 class InvalidImageURL(ValueError):
@@ -331,6 +332,29 @@ def full_size_url(thumbnail_url: str) -> str:
     if path == parts.path:
         raise InvalidImageURL(f"not a thumbnail URL: {thumbnail_url!r}")
     return parts._replace(path=path).geturl()
+
+
+def thumbnail_url(full_url: str) -> str:
+    """The thumbnail of a full-size picture URL: ``-thumbnail`` before the extension,
+    so a History that lists full-size pictures still has a fallback for a 404."""
+    parts = urlsplit(full_url)
+    if _THUMB_SUFFIX_RE.search(parts.path):
+        raise InvalidImageURL(f"already a thumbnail URL: {full_url!r}")
+    path = _JPEG_SUFFIX_RE.sub(rf"{THUMBNAIL_SUFFIX}\1", parts.path)
+    if path == parts.path:
+        raise InvalidImageURL(f"not a JPEG picture URL: {full_url!r}")
+    return parts._replace(path=path).geturl()
+
+
+def picture_urls(url: str) -> tuple[str, str]:
+    """The full-size and thumbnail URLs of a picture named by either of them.
+
+    The History normally lists thumbnails, but a full-size URL there names the same
+    picture: it is taken as the full-size one, not refused.
+    """
+    if _THUMB_SUFFIX_RE.search(urlsplit(url).path):
+        return full_size_url(url), url
+    return url, thumbnail_url(url)
 
 
 def parse_day(value: str | date) -> date:
