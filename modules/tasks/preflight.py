@@ -40,7 +40,12 @@ def mark_checked() -> None:
 def check_environment() -> None:
     """Raise :class:`EnvironmentBroken` with the reason unless this worker can archive."""
     from modules.tasks.process import downloader_settings
+    from modules.tasks.settings import retry_policy
 
+    try:  # a bad retry delay would only show at the first retry
+        retry_policy()
+    except ValueError as exc:
+        raise EnvironmentBroken(str(exc)) from exc
     config = downloader_settings()
     _check_browser(config.chromium, config.chromedriver)
     _check_database()

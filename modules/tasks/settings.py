@@ -78,14 +78,30 @@ def check_queue(name: str) -> str:
     return name
 
 
+MAX_RETRY_DELAY = 900.0
+"""The longest wait before a retry: 15 minutes, half of RabbitMQ's default
+``consumer_timeout`` (30 minutes since 3.8.17). With ``task_acks_late`` a worker
+takes a delayed retry at once and holds it unacknowledged until it is due, then
+while it runs; a message held past ``consumer_timeout`` makes RabbitMQ close the
+channel and the Celery worker exit (celery/celery#6760). The other half is the
+task's own run."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Transient failures are retried ``retries`` times, ``delay * 2**n`` seconds
-    apart (at most ``max_delay``)."""
+    apart (at most ``max_delay``, itself at most :data:`MAX_RETRY_DELAY`)."""
 
     retries: int = 8
     delay: float = 30.0
-    max_delay: float = 3600.0
+    max_delay: float = MAX_RETRY_DELAY
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.delay <= self.max_delay <= MAX_RETRY_DELAY:
+            raise ValueError(
+                f"retry delays must be 0 <= delay ({self.delay}) <= max_delay "
+                f"({self.max_delay}) <= {MAX_RETRY_DELAY:.0f} seconds"
+            )
 
     def countdown(self, attempt: int) -> float:
         """Seconds before retry number ``attempt`` + 1 (``attempt`` counts from 0)."""
@@ -97,9 +113,13 @@ def retry_policy() -> RetryPolicy:
     default = RetryPolicy()
     retries = _number(RETRIES_ENV, default.retries, int)
     delay = _number(RETRY_DELAY_ENV, default.delay, float)
-    if not 0 <= retries <= 100 or not 0 <= delay <= default.max_delay:
+    if not 0 <= retries <= 100:
+        raise ValueError(f"{RETRIES_ENV} must be 0..100, not {retries}")
+    if not 0 <= delay <= MAX_RETRY_DELAY:  # also refuses nan
         raise ValueError(
-            f"{RETRIES_ENV} must be 0..100 and {RETRY_DELAY_ENV} 0..3600 seconds"
+            f"{RETRY_DELAY_ENV} must be 0..{MAX_RETRY_DELAY:.0f} seconds, not {delay}: "
+            "a longer wait outlasts RabbitMQ's consumer_timeout (30 min by default), "
+            "which closes the channel and stops the worker"
         )
     return RetryPolicy(int(retries), float(delay))
 
