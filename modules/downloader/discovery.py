@@ -158,6 +158,10 @@ class DiscoveryResult:
     """How long the discovery took."""
     reads: int = field(default=1, compare=False)
     """Independent reads of the page it took; an empty day needs two that agree."""
+    unusable: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    """History items that name no picture fetched, each (URL, why): another host's
+    that is not a listed picture's mirror, or not this terminal's and stream's
+    picture URL. Failures of the day: the page shows something the archive lacks."""
 
     @property
     def confirmed_empty(self) -> bool:
@@ -628,20 +632,34 @@ class BrowserDiscovery:
         self, day: date, stream: str, read: _Read, seconds: float, reads: int
     ) -> DiscoveryResult:
         refs: list[tuple[ImageRef, str]] = []
-        foreign = unparsed = 0
+        foreign: list[tuple[ImageRef | None, str]] = []
+        unparsed: list[str] = []
         for src in read.srcs:
-            if _host_key(src) != self._cdn_host:
-                foreign += 1
-                continue
             try:
-                ref = parse_image_url(src, self.source_timezone)
+                ref: ImageRef | None = parse_image_url(src, self.source_timezone)
             except InvalidImageURL:
                 ref = None
-            if ref is None or ref.terminal != self.terminal or ref.stream != stream:
-                unparsed += 1
+            ours = (
+                ref is not None
+                and ref.terminal == self.terminal
+                and ref.stream == stream
+            )
+            if _host_key(src) != self._cdn_host:
+                foreign.append((ref if ours else None, src))
+            elif ref is None or not ours:
+                unparsed.append(src)
                 logger.debug("not a %s/%s picture: %s", self.terminal, stream, src)
-                continue
-            refs.append((ref, src))
+            else:
+                refs.append((ref, src))
+        if not refs and (foreign or unparsed):
+            raise DiscoveryError(
+                f"{self.terminal}/{stream} {day}: none of the History's "
+                f"{len(foreign) + len(unparsed)} pictures can be fetched "
+                f"({len(foreign)} on another host than the CDN {self.cdn_url}, "
+                f"{len(unparsed)} not a {self.terminal}/{stream} picture URL), "
+                f"e.g. {(unparsed or [src for _, src in foreign])[0]}"
+            )
+        unusable = self._unusable(refs, foreign, unparsed, stream)
         instants = capture_instants([ref for ref, _ in refs], self.source_timezone)
         by_instant: dict[datetime, str] = {}
         off_day = 0
@@ -660,13 +678,44 @@ class BrowserDiscovery:
             day=day,
             stream=stream,
             timestamps=list(thumbnails),
-            foreign=foreign,
-            unparsed=unparsed,
+            foreign=len(foreign),
+            unparsed=len(unparsed),
             missing=read.errors,
             seconds=seconds,
             thumbnails=thumbnails,
             reads=reads,
+            unusable=unusable,
         )
+
+    def _unusable(
+        self,
+        refs: list[tuple[ImageRef, str]],
+        foreign: list[tuple[ImageRef | None, str]],
+        unparsed: list[str],
+        stream: str,
+    ) -> tuple[tuple[str, str], ...]:
+        """The items that name no picture fetched, with why; logged, and failures of
+        the day. A foreign item naming a picture the CDN's items list too is only a
+        mirror of it (the same picture under another host name): nothing is lacking."""
+        listed = {ref.local_time.replace(fold=0) for ref, _ in refs}
+        unusable = [
+            (src, f"on another host than the CDN {self.cdn_url}, not fetched")
+            for ref, src in foreign
+            if ref is None or ref.local_time.replace(fold=0) not in listed
+        ]
+        unusable.extend(
+            (src, f"not a {self.terminal}/{stream} picture URL, not fetched")
+            for src in unparsed
+        )
+        if unusable:
+            logger.warning(
+                "%s/%s: %d History items name no picture that can be fetched, e.g. %s",
+                self.terminal,
+                stream,
+                len(unusable),
+                unusable[0][0],
+            )
+        return tuple(unusable)
 
     def _is_day_list(self, state: PageState, day: date) -> bool:
         """False when the list's CDN pictures are all of other days: the old day still shows."""

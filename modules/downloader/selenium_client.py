@@ -34,7 +34,11 @@ from modules.downloader.archive import (
     read_picture_path,
     remove_stale_parts,
 )
-from modules.downloader.discovery import BrowserDiscovery, DiscoveryResult
+from modules.downloader.discovery import (
+    BrowserDiscovery,
+    DiscoveryError,
+    DiscoveryResult,
+)
 from modules.downloader.fetch import (
     Absent,
     Cancelled,
@@ -407,10 +411,20 @@ class DrayDogDownloader:
         save_dir: str | Path | Storage | None,
         progress: ProgressCallback | None,
     ) -> DownloadReport:
+        if not found.timestamps and (found.foreign or found.unparsed):
+            # Items the page showed, none usable: never a silent day of nothing.
+            raise DiscoveryError(
+                f"{self.terminal}/{stream_name} {found.day}: none of the History's "
+                f"{found.foreign + found.unparsed} pictures can be fetched "
+                f"({found.foreign} on another host, {found.unparsed} unknown URLs)"
+            )
         wanted = [
             self._wanted_from_page(stream_name, iso, found) for iso in found.timestamps
         ]
-        page_failures = []
+        page_failures = [
+            (found.day.isoformat(), f"History item {why}: {url}")
+            for url, why in found.unusable
+        ]
         if found.missing:
             page_failures.append(
                 (

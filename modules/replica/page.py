@@ -38,7 +38,7 @@ _API_RE = re.compile(
     r"/api/cameras/(?P<terminal>[^/]+)/(?P<stream>[^/]+)/(?P<what>config|live|history)"
 )
 _NO_STORE = {"Cache-Control": "no-store"}
-HISTORY_FORMS = ("thumbnail", "full_size")
+HISTORY_FORMS = ("thumbnail", "full_size", "foreign", "unknown")
 """The forms of the History's URLs :attr:`PageOptions.history_form` can take."""
 
 
@@ -81,7 +81,11 @@ class PageOptions:
     """Pages the History of a day comes in: the page asks for the next when one is shown."""
     history_form: str = "thumbnail"
     """The URLs the History lists: ``thumbnail`` (the site's), ``full_size`` (the
-    full-size pictures' URLs instead)."""
+    full-size pictures' URLs instead), ``foreign`` (every thumbnail on another host
+    name, ``server.foreign_cdn_url``) or ``unknown`` (every picture on the CDN in a
+    form the URL grammar does not know, as after a change of the site)."""
+    unknown_images: int = 0
+    """Extra History pictures on the CDN in that unknown form."""
 
     def __post_init__(self) -> None:
         low, high = self.render_delay
@@ -91,7 +95,7 @@ class PageOptions:
             )
         if self.image_stagger < 0:
             raise ValueError(f"image_stagger must be >= 0, not {self.image_stagger}")
-        for name in ("legacy_days", "foreign_images"):
+        for name in ("legacy_days", "foreign_images", "unknown_images"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
         if not 1 <= self.live_count <= 4:
@@ -219,6 +223,9 @@ def _history(
                 server, server.foreign_cdn_url, terminal, stream, times[i % len(times)]
             )
             for i in range(options.foreign_images)
+        ] + [
+            _unknown_form(server.cdn_url, terminal, stream, times[i % len(times)])
+            for i in range(options.unknown_images)
         ]
         for number, url in enumerate(extras, start=1):
             images.insert(number * len(images) // (len(extras) + 1), url)
@@ -261,8 +268,17 @@ def _listed(
     wall: datetime,
 ) -> str:
     """A History item's URL in the form ``options.history_form`` asks for."""
-    full = options.history_form == "full_size"
-    return _thumbnail(server, server.cdn_url, terminal, stream, wall, not full)
+    form = options.history_form
+    if form == "unknown":
+        return _unknown_form(server.cdn_url, terminal, stream, wall)
+    cdn = server.foreign_cdn_url if form == "foreign" else server.cdn_url
+    return _thumbnail(server, cdn, terminal, stream, wall, form != "full_size")
+
+
+def _unknown_form(cdn_url: str, terminal: str, stream: str, wall: datetime) -> str:
+    """A picture URL on the CDN in a form ``modules.site.urls`` does not parse."""
+    day = wall.date().isoformat()
+    return f"{cdn_url}/{terminal}/{day}/{wall.hour}/{stream}-{wall:%Y%m%dT%H%M%S}.jpeg"
 
 
 @lru_cache(maxsize=2)
