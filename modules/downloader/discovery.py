@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -242,6 +243,8 @@ class BrowserDiscovery:
         names them, and loading 144 thumbnails a day would only slow the page and
         load the CDN. Lifted for a page whose data does not name them."""
         self._interrupted = False
+        self._lock = threading.Lock()
+        """Orders interrupt() (another thread) against a browser being put in place."""
 
     def __enter__(self) -> BrowserDiscovery:
         return self
@@ -256,16 +259,19 @@ class BrowserDiscovery:
 
     def close(self) -> None:
         """Quit the browser, if one runs; the next call would start a new one."""
-        if self._browser is not None:
-            self._browser.quit(polite=True)
-        self._browser = None
+        with self._lock:
+            browser, self._browser = self._browser, None
+        if browser is not None:
+            browser.quit(polite=True)
         self._stream = None
 
     def interrupt(self) -> None:
         """From another thread: kill the browser and start no other, so that a day
-        being read fails now rather than once its reads have run out."""
-        self._interrupted = True
-        browser, self._browser = self._browser, None
+        being read fails now rather than once its reads have run out. A browser
+        still starting is quit as soon as it has started (see _started_browser)."""
+        with self._lock:
+            self._interrupted = True
+            browser, self._browser = self._browser, None
         if browser is not None:
             browser.quit(polite=False)
 
@@ -298,6 +304,16 @@ class BrowserDiscovery:
             raise DayNotAvailable(
                 f"{wanted} is in the future at the terminal (today is {today})"
             )
+        try:
+            return self._timestamps(wanted, stream)
+        finally:
+            if self._interrupted:
+                # Nobody may own this discovery any more (a read ahead cut by the
+                # downloader detaches it): its read ends with its browser.
+                self.interrupt()
+
+    def _timestamps(self, wanted: date, stream: str) -> DiscoveryResult:
+        """timestamps_for_date's reads of a day already checked."""
         started = time.monotonic()
         reads: list[_Read] = []
         problems: list[str] = []
@@ -357,18 +373,41 @@ class BrowserDiscovery:
     # --- the browser -----------------------------------------------------------
 
     def _started_browser(self) -> Browser:
+        """The running browser, else a new one.
+
+        Starting one takes seconds, during which interrupt() may run and find no
+        browser to kill: the new one is put in place under the lock only if no
+        interrupt came, else quit here, so it cannot outlive its discovery.
+        """
         if self._interrupted:
             raise BrowserUnavailable("discovery was interrupted")
-        if self._browser is None:
-            chromium, chromedriver = find_browser(
-                self.chromium_path, self.chromedriver_path
-            )
-            self._browser = Browser(chromium, chromedriver, self.headless, self.timeout)
-            self._browser.run_on_every_page(net_probe_js(self._selector_args))
-            self._browser.block_urls([f"{self.cdn_url}/*"])
-            self._images_blocked = True
-            self._stream = None
-        return self._browser
+        if self._browser is not None:
+            return self._browser
+        chromium, chromedriver = find_browser(
+            self.chromium_path, self.chromedriver_path
+        )
+        browser = Browser(chromium, chromedriver, self.headless, self.timeout)
+        try:
+            browser.run_on_every_page(net_probe_js(self._selector_args))
+            browser.block_urls([f"{self.cdn_url}/*"])
+        except BaseException:
+            browser.quit(polite=False)
+            raise
+        if not self._put_in_place(browser):
+            logger.info("interrupted while Chromium started: quitting it")
+            browser.quit(polite=False)
+            raise BrowserUnavailable("discovery was interrupted")
+        self._images_blocked = True
+        self._stream = None
+        return browser
+
+    def _put_in_place(self, browser: Browser) -> bool:
+        """Make ``browser`` this discovery's unless interrupt() came meanwhile."""
+        with self._lock:
+            if self._interrupted:
+                return False
+            self._browser = browser
+            return True
 
     def _read_once(self, day: date, stream: str) -> _Read:
         """One read of the day's History; _ReadFailed when another read may succeed.
