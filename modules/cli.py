@@ -1,17 +1,20 @@
 """The ``draydog`` command: argument parsing, logging, progress and exit codes; no archiving logic.
 
 Exit status: 0 when everything went well, 1 when some pictures (or their rows)
-failed, 2 on bad usage, 130 when interrupted.
+failed, 2 on bad usage, 128 + the signal's number when a signal stopped it (130 for
+SIGINT, Ctrl-C; 143 for SIGTERM), as a shell reports a process a signal killed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from types import FrameType
@@ -20,7 +23,11 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 from modules.database import migrations, models, queries
 from modules.database.keys import AbsolutePaths, absolute_paths, convert_to_keys
 from modules.downloader.report import DownloadReport
-from modules.downloader.selenium_client import DrayDogDownloader, PictureOutcome
+from modules.downloader.selenium_client import (
+    DrayDogDownloader,
+    PictureOutcome,
+    Stopped,
+)
 from modules.site.urls import (
     DEFAULT_TIMEZONE,
     get_zone,
@@ -39,6 +46,15 @@ EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 class UsageError(Exception):
     """Bad input on the command line: one line on stderr and exit status 2."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal unwinding the command; the exit status is 128 + its number."""
+
+    def __init__(self, signum: int = signal.SIGINT, detail: str = "") -> None:
+        super().__init__(signum, detail)
+        self.signum = signum
+        self.detail = detail
 
 
 class _Parser(argparse.ArgumentParser):
@@ -234,9 +250,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"draydog: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("draydog: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        detail = exc.detail if isinstance(exc, Interrupted) else ""
+        name = signal.Signals(signum).name
+        print(f"draydog: interrupted by {name}{detail}", file=sys.stderr)
+        return 128 + signum
     except BrokenPipeError:
         # The reader went away (`draydog stats | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -274,9 +293,51 @@ def _exit_cleanly_on_sigterm() -> None:
     """Let SIGTERM unwind like Ctrl-C, so ``.part`` files are removed on the way out."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+        raise Interrupted(signum)
 
     signal.signal(signal.SIGTERM, interrupt)
+
+
+class _StopOnSignals:
+    """What :func:`_interrupt_on_signals` saw: the first stop signal, or None."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+
+@contextlib.contextmanager
+def _interrupt_on_signals(downloader: DrayDogDownloader) -> Iterator[_StopOnSignals]:
+    """SIGINT and SIGTERM interrupt ``downloader`` rather than unwind the main thread.
+
+    A KeyboardInterrupt would wait for every fetch in flight and its retries (minutes
+    with a stalled CDN, past a service manager's grace period); ``interrupt()`` cuts
+    them, and the call in progress raises ``Stopped`` once the rows of the complete
+    pictures are written. It runs on a thread of its own: the handler runs on the
+    main thread, which may hold a lock ``interrupt()`` takes. A second signal unwinds
+    at once.
+    """
+    seen = _StopOnSignals()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if seen.signum is not None:
+            logger.warning("%s again: leaving without waiting", name)
+            raise Interrupted(signum)
+        seen.signum = signum
+        logger.warning("%s: stopping the downloads in flight", name)
+        threading.Thread(
+            target=downloader.interrupt, name="draydog-interrupt", daemon=True
+        ).start()
+
+    previous = {number: signal.signal(number, handle) for number in _STOP_SIGNALS}
+    try:
+        yield seen
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _use_database(url: str | None) -> None:
@@ -323,7 +384,7 @@ def _download(args: argparse.Namespace) -> int:
             chromium_path=args.chromium,
             chromedriver_path=args.chromedriver,
         )
-        with downloader:
+        with downloader, _interrupt_on_signals(downloader) as stop:
             first = args.date or args.start
             days = downloader.checked_range(first, args.end or first)
             if timestamps is not None:
@@ -353,6 +414,12 @@ def _download(args: argparse.Namespace) -> int:
                     overlap=not args.no_overlap,
                 )
                 rows = _collect_days(discovered, bars, args.quiet)
+    except Stopped as exc:
+        raise Interrupted(
+            stop.signum or signal.SIGINT,
+            ": the rows of the pictures complete are written, nothing half-fetched "
+            "is kept; the same command again downloads the rest",
+        ) from exc
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     _print_summary(rows)
