@@ -233,6 +233,9 @@ class Watch:
         return seen
 
     def _settle(self, key: Key, error: str | None, result: CycleResult) -> None:
+        """Health and backoff after the stream's turn: after ``n`` failures in a row
+        it sits out ``2**(n-1) - 1`` cycles (capped): none after the first, since a
+        fresh browser is often all it takes, then 1, 3, 7, ..."""
         if error is None:
             self.health.succeeded(key)
             self.metrics.cycles.labels(*key, "ok").inc()
