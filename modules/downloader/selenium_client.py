@@ -9,6 +9,7 @@ its master: a failed write is counted and logged, the file stays, and the next r
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -22,9 +23,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from sqlalchemy import select, update
 
 from modules.backoff import Backoff
 from modules.database import days, queries
+from modules.database.models import Image, session_scope, with_db_retries
 from modules.downloader.ahead import run_ahead
 from modules.downloader.archive import (
     day_prefix,
@@ -337,7 +340,7 @@ class DrayDogDownloader:
         """A day's first step: its record when it is done, else its page's answer."""
         # Judged before the page is read: a list read before midnight misses the rest.
         day_over = day < self.today()
-        if day_over and not force and save_dir is None:
+        if day_over and not force and self._is_own(self._storage_for(save_dir)):
             known = self._recorded_done(stream, day)
             if known is not None:
                 return _DayRead(day_over, recorded=known)
@@ -353,7 +356,11 @@ class DrayDogDownloader:
     ) -> DownloadReport:
         """Download and record what ``read`` gives (it may have run in another thread);
         ``progress_of`` is asked for the progress callback once the pictures are known.
+
+        Only a day of the downloader's own archive gets a record: a day downloaded
+        into another folder says nothing of what the archive holds.
         """
+        own = self._is_own(self._storage_for(save_dir))
         try:
             first = read()
             if first.recorded is not None:
@@ -365,11 +372,13 @@ class DrayDogDownloader:
         except Exception as exc:
             if self.stopping.is_set():
                 raise Stopped(f"interrupted while reading {day}") from exc
-            failure = DownloadReport(failed=[(day.isoformat(), str(exc))])
-            self._record_day(stream, day, days.FAILED, failure, 0)
+            if own:
+                failure = DownloadReport(failed=[(day.isoformat(), str(exc))])
+                self._record_day(stream, day, days.FAILED, failure, 0)
             raise
-        status = day_status(report, day_over=first.day_over)
-        self._record_day(stream, day, status, report, report.requested)
+        if own:
+            status = day_status(report, day_over=first.day_over)
+            self._record_day(stream, day, status, report, report.requested)
         return report
 
     def _recorded_done(self, stream: str, day: date) -> DownloadReport | None:
@@ -774,6 +783,16 @@ class DrayDogDownloader:
         """The archive of one call: ``save_dir`` when given, else the downloader's."""
         return self.storage if save_dir is None else _storage_of(save_dir)
 
+    def _is_own(self, storage: Storage) -> bool:
+        """Whether ``storage`` is the downloader's own archive (the same folder, by
+        its real path, or the same bucket and prefix), whose rows are keys."""
+        own = self.storage
+        if storage is own:
+            return True
+        if isinstance(storage, LocalStorage) and isinstance(own, LocalStorage):
+            return os.path.realpath(storage.root) == os.path.realpath(own.root)
+        return type(storage) is type(own) and str(storage) == str(own)
+
     def _wanted(self, stream: str, instant: datetime) -> _Wanted:
         """The picture at an aware UTC ``instant``, with its ISO-form URLs."""
         wall = utc_to_wall_clock(instant, self.source_timezone)
@@ -807,7 +826,10 @@ class DrayDogDownloader:
             remove_stale_parts(folder)
         stored = self._stored(storage, stream, wanted)
         report.run_id = self._start_run(stream, len(wanted))
-        known = self._known(stream, wanted)
+        # Rows name the archive's files by key; another folder's by full location,
+        # so they never pose as the archive's (nor lend it their hashes).
+        own = self._is_own(storage)
+        known = self._known(stream, wanted) if own else {}
         pending: list[dict[str, Any]] = []
         interrupted = True
         try:
@@ -816,16 +838,16 @@ class DrayDogDownloader:
             ):
                 self._count(report, outcome)
                 if outcome.key is not None:
-                    pending.append(self._record(stream, outcome, report.run_id))
+                    pending.append(self._record(stream, outcome, report.run_id, own))
                 if len(pending) >= self.batch_size:
-                    self._persist(report, pending)
+                    self._persist(report, pending, own)
                     pending = []
                 if progress is not None:
                     progress(outcome, done, len(wanted))
             interrupted = False
         finally:
             # Also when interrupted: the pictures already stored get their rows.
-            self._persist(report, pending)
+            self._persist(report, pending, own)
             report.seconds = time.monotonic() - started
             self._finish_run(report, interrupted=interrupted)
         logger.info(
@@ -1045,11 +1067,11 @@ class DrayDogDownloader:
             report.already_present += 1
 
     def _record(
-        self, stream: str, outcome: PictureOutcome, run_id: int | None
+        self, stream: str, outcome: PictureOutcome, run_id: int | None, own: bool
     ) -> dict[str, Any]:
-        assert outcome.key is not None
+        assert outcome.key is not None and outcome.location is not None
         return {
-            "filepath": outcome.key,
+            "filepath": outcome.key if own else outcome.location,
             "camera_id": stream,
             "terminal": self.terminal,
             "timestamp": outcome.timestamp,
@@ -1063,15 +1085,50 @@ class DrayDogDownloader:
 
     # --- the database, which never fails a download -----------------------------------
 
-    def _persist(self, report: DownloadReport, records: list[dict[str, Any]]) -> None:
-        """Write the rows, whose ``filepath`` is the picture's key in the archive."""
+    def _persist(
+        self, report: DownloadReport, records: list[dict[str, Any]], own: bool
+    ) -> None:
+        """Write the rows: ``filepath`` is the picture's key in the archive (``own``),
+        else its full location in the other folder or bucket."""
         if not self.persist or not records:
             return
-        result = queries.insert_images(records, chunk_size=self.batch_size)
+        root = self.storage.root if isinstance(self.storage, LocalStorage) else None
+        result = queries.insert_images(records, chunk_size=self.batch_size, root=root)
         report.db_inserted += result.inserted
         report.db_duplicates += result.duplicates
         report.db_failed += len(result.failed)
         self.db_failures += len(result.failed)
+        if own and result.duplicates:
+            self._take_over_rows(report, records, result.ids)
+
+    def _take_over_rows(
+        self, report: DownloadReport, records: list[dict[str, Any]], ids: dict[str, int]
+    ) -> None:
+        """Point at the archive's file the rows of its pictures that name a file
+        outside any archive (another folder's path, a bucket's URL).
+
+        One row per picture (its identity is unique), so the archive's row was
+        skipped as a duplicate of the other folder's: left so, the archive would
+        hold files without rows and its day would look whole through a copy it
+        does not own. Rows naming another key are left alone. Counted as inserted.
+        """
+        by_id = {ids[r["filepath"]]: r for r in records if r["filepath"] in ids}
+        try:
+            moved = with_db_retries(
+                partial(_repoint_foreign_rows, by_id), "taking over foreign rows"
+            )
+        except Exception as exc:
+            # Which of them name another folder is unknown: all count as failed
+            # (the day is not done, and its rerun takes them over).
+            failed = len(by_id)
+            report.db_failed += failed
+            self.db_failures += failed
+            logger.error("could not take over the rows of other folders: %s", exc)
+            return
+        if moved:
+            logger.info("%d rows of other folders now name the archive's files", moved)
+            report.db_inserted += moved
+            report.db_duplicates -= moved
 
     def _record_day(
         self,
@@ -1164,6 +1221,41 @@ def _base_url(url: str, name: str) -> str:
     if parts.username is not None or parts.password is not None:
         raise ValueError(f"{name} must not carry credentials")
     return url.rstrip("/")
+
+
+def _outside_any_archive(filepath: str) -> bool:
+    """Whether a stored filepath names a file outside any archive root: an absolute
+    path or a URL (``s3://...``), not a key."""
+    return os.path.isabs(filepath) or filepath.startswith("\\") or "://" in filepath
+
+
+def _repoint_foreign_rows(by_id: dict[int, dict[str, Any]]) -> int:
+    """Give the rows in ``by_id`` that name a file outside any archive the archive's
+    record instead (key, size, hash, URL, run); how many changed. One transaction."""
+    if not by_id:
+        return 0
+    with session_scope() as session:
+        rows = session.execute(
+            select(Image.id, Image.filepath).where(Image.id.in_(list(by_id)))
+        ).all()
+        moved = 0
+        for row_id, filepath in rows:
+            record = by_id[row_id]
+            if filepath == record["filepath"] or not _outside_any_archive(filepath):
+                continue
+            session.execute(
+                update(Image)
+                .where(Image.id == row_id)
+                .values(
+                    filepath=record["filepath"],
+                    file_size=record["file_size"],
+                    sha256=record["sha256"],
+                    source_url=record["source_url"],
+                    run_id=record["run_id"],
+                )
+            )
+            moved += 1
+        return moved
 
 
 def _storage_of(archive: str | Path | Storage) -> Storage:
