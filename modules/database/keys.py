@@ -80,6 +80,12 @@ def key_for(path: str | Path, root: str | Path) -> str | None:
     return ArchiveRoot.of(root).key_for(path)
 
 
+def is_key(stored: str) -> bool:
+    """Whether a stored ``filepath`` is a key in an archive, not a file outside any
+    (an absolute path, a Windows path or a URL such as ``s3://...``)."""
+    return not (os.path.isabs(stored) or stored.startswith("\\") or "://" in stored)
+
+
 def stored_form(filepath: str, root: ArchiveRoot | None) -> str:
     """What the database keeps for ``filepath``: its key under ``root``, else the path as given."""
     if root is None or not os.path.isabs(filepath):

@@ -20,12 +20,22 @@ from pathlib import Path
 from typing import Any, TypeVar, cast, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Insert, Select, Table, func, literal, select, text, tuple_
+from sqlalchemy import (
+    Insert,
+    Select,
+    Table,
+    func,
+    literal,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from modules.database.coverage import daily_totals
-from modules.database.keys import ArchiveRoot, path_for, stored_form
+from modules.database.keys import ArchiveRoot, is_key, path_for, stored_form
 from modules.database.models import (
     LOCAL_DAY_TIMEZONE,
     UNPROCESSED,
@@ -271,6 +281,41 @@ def _may_be_a_record(exc: BaseException) -> bool:
     if isinstance(sqlstate, str) and sqlstate:
         return sqlstate[:2] not in _NOT_A_RECORD_SQLSTATE_CLASSES
     return not isinstance(exc, OperationalError)
+
+
+def take_over_rows(records_by_id: Mapping[int, Mapping[str, Any]]) -> int:
+    """Make the rows in ``records_by_id`` that name a file outside any archive name
+    the archive's copy instead (key, size, hash, URL, run); how many changed.
+
+    A picture has one row (its identity is unique), so an archive storing a picture
+    first recorded in a scratch folder finds its own row skipped as a duplicate:
+    left so, the archive would hold a file without a row. Rows naming a key are
+    left alone. One transaction.
+    """
+    if not records_by_id:
+        return 0
+    with session_scope() as session:
+        rows = session.execute(
+            select(Image.id, Image.filepath).where(Image.id.in_(list(records_by_id)))
+        ).all()
+        moved = 0
+        for row_id, filepath in rows:
+            record = records_by_id[row_id]
+            if filepath == record["filepath"] or is_key(filepath):
+                continue
+            session.execute(
+                update(Image)
+                .where(Image.id == row_id)
+                .values(
+                    filepath=record["filepath"],
+                    file_size=record["file_size"],
+                    sha256=record["sha256"],
+                    source_url=record["source_url"],
+                    run_id=record["run_id"],
+                )
+            )
+            moved += 1
+        return moved
 
 
 def _write_chunk(

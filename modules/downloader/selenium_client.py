@@ -23,11 +23,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import select, update
 
 from modules.backoff import Backoff
 from modules.database import days, queries
-from modules.database.models import Image, session_scope, with_db_retries
+from modules.database.models import with_db_retries
 from modules.downloader.ahead import run_ahead
 from modules.downloader.archive import (
     day_prefix,
@@ -1115,7 +1114,7 @@ class DrayDogDownloader:
         by_id = {ids[r["filepath"]]: r for r in records if r["filepath"] in ids}
         try:
             moved = with_db_retries(
-                partial(_repoint_foreign_rows, by_id), "taking over foreign rows"
+                partial(queries.take_over_rows, by_id), "taking over foreign rows"
             )
         except Exception as exc:
             # Which of them name another folder is unknown: all count as failed
@@ -1221,41 +1220,6 @@ def _base_url(url: str, name: str) -> str:
     if parts.username is not None or parts.password is not None:
         raise ValueError(f"{name} must not carry credentials")
     return url.rstrip("/")
-
-
-def _outside_any_archive(filepath: str) -> bool:
-    """Whether a stored filepath names a file outside any archive root: an absolute
-    path or a URL (``s3://...``), not a key."""
-    return os.path.isabs(filepath) or filepath.startswith("\\") or "://" in filepath
-
-
-def _repoint_foreign_rows(by_id: dict[int, dict[str, Any]]) -> int:
-    """Give the rows in ``by_id`` that name a file outside any archive the archive's
-    record instead (key, size, hash, URL, run); how many changed. One transaction."""
-    if not by_id:
-        return 0
-    with session_scope() as session:
-        rows = session.execute(
-            select(Image.id, Image.filepath).where(Image.id.in_(list(by_id)))
-        ).all()
-        moved = 0
-        for row_id, filepath in rows:
-            record = by_id[row_id]
-            if filepath == record["filepath"] or not _outside_any_archive(filepath):
-                continue
-            session.execute(
-                update(Image)
-                .where(Image.id == row_id)
-                .values(
-                    filepath=record["filepath"],
-                    file_size=record["file_size"],
-                    sha256=record["sha256"],
-                    source_url=record["source_url"],
-                    run_id=record["run_id"],
-                )
-            )
-            moved += 1
-        return moved
 
 
 def _storage_of(archive: str | Path | Storage) -> Storage:

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from modules.database import models, queries
-from modules.database.keys import ArchiveRoot, key_for, path_for, stored_form
+from modules.database.keys import (
+    ArchiveRoot,
+    is_key,
+    key_for,
+    path_for,
+    stored_form,
+)
 
 T0 = datetime(2025, 9, 6, 23, 7, 34, tzinfo=timezone.utc)
 KEY = "apm/in_gate/2025-09-06/in_gate_20250906T160734.jpg"
@@ -137,3 +143,18 @@ def test_two_roots_of_one_folder_store_one_row_per_picture(
     assert (one.inserted, two.inserted, three.inserted) == (1, 0, 0)
     (row,) = queries.list_images()
     assert row.filepath == KEY
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        (KEY, True),
+        ("/srv/archive/" + KEY, False),
+        ("\\\\nas\\archive\\in_gate.jpg", False),
+        ("s3://bucket/prefix/" + KEY, False),
+    ],
+)
+def test_is_key_tells_keys_from_files_outside_any_archive(
+    stored: str, expected: bool
+) -> None:
+    assert is_key(stored) is expected
