@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+UNUSABLE_ITEM = "History item "
+"""How the reason of a History item that names no fetchable picture begins (another
+host, an unknown URL form): the page, not the CDN, lacks it, so it stays so."""
+
 
 @dataclass
 class DownloadReport:

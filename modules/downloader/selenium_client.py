@@ -50,7 +50,7 @@ from modules.downloader.fetch import (
     check_url,
     new_http_session,
 )
-from modules.downloader.report import DownloadReport, day_status
+from modules.downloader.report import UNUSABLE_ITEM, DownloadReport, day_status
 from modules.storage import LocalStorage, Storage, StorageError, open_storage
 from modules.site.urls import (
     DEFAULT_TIMEZONE,
@@ -430,7 +430,7 @@ class DrayDogDownloader:
             self._wanted_from_page(stream_name, iso, found) for iso in found.timestamps
         ]
         page_failures = [
-            (found.day.isoformat(), f"History item {why}: {url}")
+            (found.day.isoformat(), f"{UNUSABLE_ITEM}{why}: {url}")
             for url, why in found.unusable
         ]
         if found.missing:

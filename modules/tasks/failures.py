@@ -2,8 +2,9 @@
 
 * **Permanent**, recorded and not retried: the page does not offer the day
   (:class:`DayNotAvailable`), bad input (a day in the future, a bad name: a
-  ValueError), and pictures the CDN has in neither size (``404``/``403: no
-  picture, no thumbnail``): another attempt would find the same.
+  ValueError), pictures the CDN has in neither size (``404``/``403: no
+  picture, no thumbnail``) and History items that name no fetchable picture
+  (another host, an unknown URL form): another attempt would find the same.
 * **Transient**, retried with exponential backoff: the page failed
   (:class:`DiscoveryError`, a browser that crashed, a network error), pictures that
   failed for another reason (timeouts, 5xx, truncated bodies), rows the database
@@ -16,7 +17,7 @@
 from __future__ import annotations
 
 from modules.downloader.discovery_errors import BrowserUnavailable
-from modules.downloader.report import DownloadReport
+from modules.downloader.report import UNUSABLE_ITEM, DownloadReport
 
 ABSENT_REASONS = ("404: no picture, no thumbnail", "403: no picture, no thumbnail")
 
@@ -36,7 +37,11 @@ def transient_trouble(report: DownloadReport) -> str | None:
     """Why a finished day deserves another attempt, or None (done, or only permanent failures)."""
     if report.db_failed:
         return f"{report.db_failed} rows not written (the database)"
-    retryable = [reason for _, reason in report.failed if reason not in ABSENT_REASONS]
+    retryable = [
+        reason
+        for _, reason in report.failed
+        if reason not in ABSENT_REASONS and not reason.startswith(UNUSABLE_ITEM)
+    ]
     if retryable:
         return f"{len(retryable)} pictures failed ({retryable[0]})"
     return None

@@ -15,7 +15,7 @@ from modules.downloader.discovery_errors import (
     DiscoveryError,
     PageUnreachable,
 )
-from modules.downloader.report import DownloadReport
+from modules.downloader.report import UNUSABLE_ITEM, DownloadReport
 from modules.site.urls import terminal_today
 from modules.tasks import failures, settings
 from modules.tasks.summary import failure_summary, key_of, to_report, to_summary
@@ -149,6 +149,10 @@ def test_failures_are_classified() -> None:
         failed=[("t", "timeout"), ("u", "403: no picture, no thumbnail")]
     )
     assert failures.transient_trouble(timeout) == "1 pictures failed (timeout)"
+    elsewhere = DownloadReport(
+        failed=[("t", f"{UNUSABLE_ITEM}on another host than the CDN, not fetched: u")]
+    )
+    assert failures.transient_trouble(elsewhere) is None
 
 
 def test_a_summary_is_json_and_gives_back_the_report() -> None:
