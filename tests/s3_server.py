@@ -1,14 +1,19 @@
 """A real S3 API on 127.0.0.1 for the tests: moto's server, never AWS.
 
-``s3_endpoint`` (session) serves for the whole run; ``s3_env`` points boto3 at it
-with fake credentials and no profile files, so nothing a test does can reach AWS,
-and ``s3_bucket`` is a fresh, empty bucket per test. Import the fixtures into any
+``s3_endpoint`` (session) serves for the whole run from a process of its own
+(:class:`MotoProcess`: the server's work runs beside the tests' rather than in their
+process, where it would share one interpreter lock and the coverage tracer);
+``s3_env`` points boto3 at it with fake credentials and no profile files, so nothing
+a test does can reach AWS, and ``s3_bucket`` is a fresh, empty bucket per test. Import the fixtures into any
 test folder's conftest.py (``from tests.s3_server import s3_bucket, ...``).
 A test that stops the server makes its own :class:`MotoServer`.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +47,62 @@ class MotoServer:
         self._server.start()
 
 
+_SERVE = """
+import logging
+import sys
+from moto.server import ThreadedMotoServer
+
+logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.read()  # serve until the test process closes the pipe (or is gone)
+server.stop()
+"""
+
+
+class MotoProcess:
+    """moto's S3 on 127.0.0.1 in a Python process of its own, until :meth:`stop`.
+
+    The same server as :class:`MotoServer`, run by another interpreter: its request
+    handling no longer competes with the tests for this process's interpreter lock,
+    and coverage (which measures ``modules`` only) does not trace it. It ends when
+    its stdin closes, so it cannot outlive the test run."""
+
+    def __init__(self) -> None:
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith("COVERAGE_")
+        }
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _SERVE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline().strip()
+        if not line.isdigit():
+            self.stop()
+            raise RuntimeError(f"moto's server did not start: {line!r}")
+        self.port = int(line)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        try:
+            self._process.wait(10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+
+
 def point_boto3_at(monkeypatch: pytest.MonkeyPatch, endpoint: str, home: Path) -> None:
     """The standard variables for ``endpoint``, fake credentials, no profile or config files."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
@@ -67,8 +128,8 @@ def make_bucket(endpoint: str) -> str:
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    """The URL of the moto server shared by the run."""
-    server = MotoServer()
+    """The URL of the moto server shared by the run (in a process of its own)."""
+    server = MotoProcess()
     try:
         yield server.endpoint
     finally:
