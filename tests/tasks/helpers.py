@@ -241,6 +241,15 @@ def stop(worker: Worker, timeout: float = 60) -> int:
     return worker.wait(timeout)
 
 
+def stop_all(workers: Sequence[Worker], timeout: float = 60) -> list[int]:
+    """:func:`stop` for several workers at once: SIGTERM to each, then their exit
+    statuses in order (each shuts down in a few seconds; one after another adds up)."""
+    for worker in workers:
+        if worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGTERM)
+    return [worker.wait(timeout) for worker in workers]
+
+
 def kill_session(worker: Worker) -> None:
     """SIGKILL the worker, its pool processes and its browser: a machine lost."""
     try:

@@ -22,7 +22,7 @@ from tests.tasks.helpers import (
     enqueue_args,
     running_replica,
     start,
-    stop,
+    stop_all,
     summary_rows,
     tasks_done_by,
     tasks_received_by,
@@ -67,7 +67,7 @@ def test_two_workers_archive_a_range_into_one_bucket(
             with reaped([client]):
                 code = client.wait(150)
             assert no_bucket.wait(60) == 3
-            assert [stop(worker) for worker in workers] == [0, 0]
+            assert stop_all(workers) == [0, 0]
     assert code == 0, client.output() + "".join(w.output() for w in workers)
     assert "no archive at" in no_bucket.err() and tasks_received_by(no_bucket) == []
     assert sum(len(tasks_done_by(worker)) for worker in workers) == 4

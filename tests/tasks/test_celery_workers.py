@@ -32,6 +32,7 @@ from tests.tasks.helpers import (
     running_replica,
     start,
     stop,
+    stop_all,
     summary_rows,
     tasks_done_by,
     tasks_received_by,
@@ -66,7 +67,7 @@ def test_four_workers_archive_a_range_of_both_streams(
             with reaped([client]):
                 code = client.wait(150)
             requests = full_requests(server)
-            codes = [stop(worker) for worker in workers]
+            codes = stop_all(workers)
     assert code == 0, client.output() + "".join(w.output() for w in workers)
     assert codes == [0, 0, 0, 0]
     for worker in workers:
