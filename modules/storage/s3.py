@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError
@@ -73,6 +74,17 @@ def new_s3_client(*, max_attempts: int = MAX_ATTEMPTS) -> S3Client:
     return boto3.session.Session().client("s3", config=config)
 
 
+def _add_content_md5(request: AWSRequest, **_: object) -> None:
+    """Give a DeleteObjects request its Content-MD5: S3 requires a checksum of its
+    body, and botocore 1.36+ sends a CRC32 alone, which stores such as MinIO refuse
+    (``MissingContentMD5``); every store accepts the MD5."""
+    body: object = request.body
+    if isinstance(body, str):
+        body = body.encode()
+    if isinstance(body, bytes):
+        request.headers["Content-MD5"] = base64.b64encode(md5_of(body)).decode()
+
+
 class S3Storage(Storage):
     """Pictures as objects of ``bucket`` under ``prefix`` (no leading or trailing ``/``).
 
@@ -93,6 +105,11 @@ class S3Storage(Storage):
         self.bucket = bucket
         self.prefix = validate_prefix(prefix.strip("/"))
         self.client = client if client is not None else new_s3_client()
+        self.client.meta.events.register(
+            "before-sign.s3.DeleteObjects",
+            _add_content_md5,
+            unique_id="draydog-delete-content-md5",
+        )
         self._base = f"{self.prefix}/" if self.prefix else ""
         self.staging_dir = staging_dir
 

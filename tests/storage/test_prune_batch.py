@@ -8,6 +8,8 @@ A server that is down is a MotoServer of the test's own, stopped.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -147,6 +149,27 @@ def test_remove_many_sends_at_most_1000_keys_a_request(
     assert requests.sent["DeleteObjects"] == 2
     assert requests.sent["ListObjectsV2"] == 2  # one folder, 1,400 objects
     assert bucket_keys(client, s3_bucket) == set()
+
+
+def test_a_delete_objects_request_carries_its_content_md5(
+    s3_bucket: str, client: S3Client
+) -> None:
+    # Stores such as MinIO refuse a DeleteObjects without Content-MD5, and botocore
+    # 1.36+ sends only a CRC32; moto takes either, so the header is checked here.
+    sent: list[tuple[bytes, bytes | None]] = []
+
+    def capture(request: Any, **_: Any) -> None:  # a prepared request: bytes
+        sent.append((bytes(request.body), request.headers.get("Content-MD5")))
+
+    client.meta.events.register("before-send.s3.DeleteObjects", capture)
+    keys = [f"{TERMINAL}/{STREAM}/2025-01-10/k{n}.jpg" for n in range(3)]
+    for name in keys:
+        client.put_object(Bucket=s3_bucket, Key=f"{PREFIX}/{name}", Body=b"x")
+    removal = S3Storage(s3_bucket, PREFIX, client=client).remove_many(keys)
+    assert removal.removed == keys
+    assert len(sent) == 1
+    body, md5 = sent[0]
+    assert md5 == base64.b64encode(hashlib.md5(body).digest())
 
 
 def deny_delete(client: S3Client, bucket: str, keys: list[str]) -> None:
