@@ -28,7 +28,7 @@ from tests.cli.conftest import (
 )
 
 DAY = date(2025, 9, 19)
-STOP_WITHIN = 3.0
+STOP_WITHIN = 8.0
 """Seconds from the signal to the process's exit."""
 WORKERS = 4
 STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}

@@ -91,7 +91,7 @@ def test_cancel_ends_a_connect_to_a_cdn_that_drops_syns(
     fetcher.cancel()
     thread.join(5)
     assert not thread.is_alive()
-    assert time.monotonic() - started < 0.5  # not the 10 s connect cap
+    assert time.monotonic() - started < 3.0  # not the 10 s connect cap
     assert [type(e) for e in errors] == [Cancelled]
     assert list(tmp_path.iterdir()) == []
 
@@ -103,7 +103,7 @@ def test_a_connect_that_hangs_fails_at_the_timeout_and_may_be_retried(
     started = time.monotonic()
     with pytest.raises(FetchError, match="ConnectTimeout") as caught:
         fetcher.fetch(f"http://{syn_dropping}/a.jpeg", tmp_path / "a.jpg")
-    assert 0.6 <= time.monotonic() - started < 1.5
+    assert 0.6 <= time.monotonic() - started < 5.0
     assert caught.value.retryable
     assert list(tmp_path.iterdir()) == []
 
@@ -116,7 +116,7 @@ def test_a_refused_connection_fails_at_once(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(FetchError, match="connection failed") as caught:
         _fetcher(netloc, timeout=5.0).fetch(f"http://{netloc}/a.jpeg", tmp_path / "a")
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0
     assert caught.value.retryable
 
 
