@@ -51,6 +51,7 @@ from modules.downloader.discovery_errors import (
     DayNotAvailable,
     DiscoveryError,
     PageUnreachable,
+    UnusableHistory,
 )
 from modules.downloader.history_ready import HistoryReady, Reading
 from modules.downloader.page_scripts import (
@@ -90,6 +91,7 @@ __all__ = [
     "DiscoveryError",
     "DiscoveryResult",
     "PageUnreachable",
+    "UnusableHistory",
 ]
 
 logger = logging.getLogger(__name__)
@@ -691,7 +693,7 @@ class BrowserDiscovery:
             else:
                 refs.append((ref, src))
         if not refs and (foreign or unparsed):
-            raise DiscoveryError(
+            raise UnusableHistory(
                 f"{self.terminal}/{stream} {day}: none of the History's "
                 f"{len(foreign) + len(unparsed)} pictures can be fetched "
                 f"({len(foreign)} on another host than the CDN {self.cdn_url}, "

@@ -6,6 +6,11 @@ class DiscoveryError(RuntimeError):
     """The day's pictures could not be read from the camera page."""
 
 
+class UnusableHistory(DiscoveryError):
+    """The History lists pictures, none of which can be fetched (another host, an
+    unknown URL form): the site changed, and reading it again would find the same."""
+
+
 class BrowserUnavailable(DiscoveryError):
     """No usable Chromium or chromedriver on this machine."""
 

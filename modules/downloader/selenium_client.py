@@ -40,6 +40,7 @@ from modules.downloader.discovery import (
     BrowserDiscovery,
     DiscoveryError,
     DiscoveryResult,
+    UnusableHistory,
 )
 from modules.downloader.fetch import (
     Absent,
@@ -421,7 +422,7 @@ class DrayDogDownloader:
     ) -> DownloadReport:
         if not found.timestamps and (found.foreign or found.unparsed):
             # Items the page showed, none usable: never a silent day of nothing.
-            raise DiscoveryError(
+            raise UnusableHistory(
                 f"{self.terminal}/{stream_name} {found.day}: none of the History's "
                 f"{found.foreign + found.unparsed} pictures can be fetched "
                 f"({found.foreign} on another host, {found.unparsed} unknown URLs)"

@@ -4,7 +4,8 @@
   (:class:`DayNotAvailable`), bad input (a day in the future, a bad name: a
   ValueError), pictures the CDN has in neither size (``404``/``403: no
   picture, no thumbnail``) and History items that name no fetchable picture
-  (another host, an unknown URL form): another attempt would find the same.
+  (another host, an unknown URL form; all of them: :class:`UnusableHistory`):
+  another attempt would find the same.
 * **Transient**, retried with exponential backoff: the page failed
   (:class:`DiscoveryError`, a browser that crashed, a network error), pictures that
   failed for another reason (timeouts, 5xx, truncated bodies), rows the database
@@ -16,7 +17,7 @@
 
 from __future__ import annotations
 
-from modules.downloader.discovery_errors import BrowserUnavailable
+from modules.downloader.discovery_errors import BrowserUnavailable, UnusableHistory
 from modules.downloader.report import UNUSABLE_ITEM, DownloadReport
 
 ABSENT_REASONS = ("404: no picture, no thumbnail", "403: no picture, no thumbnail")
@@ -28,7 +29,7 @@ def classify_exception(exc: BaseException) -> str:
     """How to treat a day whose download raised ``exc``."""
     if isinstance(exc, BrowserUnavailable):
         return ENVIRONMENT
-    if isinstance(exc, ValueError):  # DayNotAvailable, bad input
+    if isinstance(exc, (ValueError, UnusableHistory)):  # DayNotAvailable, bad input
         return PERMANENT
     return TRANSIENT
 

@@ -17,7 +17,7 @@ import pytest
 
 from modules.database import days, models
 from modules.downloader import DrayDogDownloader
-from modules.downloader.discovery import DiscoveryError, DiscoveryResult
+from modules.downloader.discovery import DiscoveryResult, UnusableHistory
 from modules.replica.server import ReplicaServer
 from tests.discovery.conftest import TIMEOUT, browser_paths, expected
 
@@ -61,7 +61,7 @@ def test_a_history_of_nothing_usable_is_a_page_failure(
     page_options(history_form=form, render_delay=(0, 0.05))
     pictures = len(expected(DAY))
     with make_downloader(replica, tmp_path) as downloader:
-        with pytest.raises(DiscoveryError) as raised:
+        with pytest.raises(UnusableHistory) as raised:
             downloader.download_date(DAY, "in_gate")
         report = downloader.download_day_safely(DAY, "in_gate")
     message = str(raised.value)
@@ -105,5 +105,5 @@ def test_a_result_with_only_ignored_items_is_refused_by_the_downloader(
         download_dir=tmp_path, cdn_url=replica.cdn_url, persist=False
     )
     with downloader:
-        with pytest.raises(DiscoveryError, match="3 on another host"):
+        with pytest.raises(UnusableHistory, match="3 on another host"):
             downloader._download_found(found, "in_gate", None, None)

@@ -14,6 +14,7 @@ from modules.downloader.discovery_errors import (
     DayNotAvailable,
     DiscoveryError,
     PageUnreachable,
+    UnusableHistory,
 )
 from modules.downloader.report import UNUSABLE_ITEM, DownloadReport
 from modules.site.urls import terminal_today
@@ -140,6 +141,7 @@ def test_failures_are_classified() -> None:
     assert failures.classify_exception(DayNotAvailable("x")) == failures.PERMANENT
     assert failures.classify_exception(ValueError("future")) == failures.PERMANENT
     assert failures.classify_exception(DiscoveryError("x")) == failures.TRANSIENT
+    assert failures.classify_exception(UnusableHistory("x")) == failures.PERMANENT
     assert failures.classify_exception(PageUnreachable("x")) == failures.TRANSIENT
     assert failures.classify_exception(OSError("reset")) == failures.TRANSIENT
     absent = DownloadReport(failed=[("t", "404: no picture, no thumbnail")])
