@@ -32,14 +32,16 @@ PART_SUFFIX = ".part"
 
 
 def _host_tag() -> str:
-    """This machine, and on Linux its process-id namespace: containers that share a
-    host name but not their process ids must not judge each other's writers by pid."""
-    host = socket.gethostname().replace(".", "_")
+    """This machine, and on Linux its boot and its process-id namespace: containers
+    that share a host name but not their process ids (on one machine or, over a
+    shared folder, on several) must not judge each other's writers by pid."""
+    tag = socket.gethostname().replace(".", "_")
     try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
         namespace = os.stat("/proc/self/ns/pid").st_ino
     except OSError:
-        return host
-    return f"{host}_{namespace}"
+        return tag
+    return f"{tag}_{boot.replace('-', '')[:12]}_{namespace}"
 
 
 HOST_TAG = _host_tag()

@@ -168,21 +168,29 @@ def test_remove_stale_parts(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
     assert remove_stale_parts(tmp_path / "missing") == 0
 
 
-def test_a_part_of_this_host_name_in_another_pid_namespace_is_judged_by_age(
+def test_a_part_of_this_host_name_in_another_pid_namespace_or_boot_is_judged_by_age(
     tmp_path: Path,
 ) -> None:
     # Containers sharing a host name: a pid dead here may be alive over there.
     host = socket.gethostname().replace(".", "_")
-    assert HOST_TAG == f"{host}_{os.stat('/proc/self/ns/pid').st_ino}"
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    namespace = os.stat("/proc/self/ns/pid").st_ino
+    assert HOST_TAG == f"{host}_{boot.replace('-', '')[:12]}_{namespace}"
     dead_pid = _dead_pid()
-    theirs = _part(tmp_path, f"{host}_4026599999", dead_pid, "a.jpg")
+    theirs = _part(
+        tmp_path, HOST_TAG.replace(str(namespace), "4026599999"), dead_pid, "a.jpg"
+    )
+    other_machine = _part(
+        tmp_path, f"{host}_0123456789ab_{namespace}", dead_pid, "c.jpg"
+    )
     ours = _part(tmp_path, HOST_TAG, dead_pid, "b.jpg")
     assert remove_stale_parts(tmp_path) == 1
-    assert theirs.exists() and not ours.exists()
+    assert theirs.exists() and other_machine.exists() and not ours.exists()
     two_hours_ago = time.time() - 2 * 3600
-    os.utime(theirs, (two_hours_ago, two_hours_ago))
-    assert remove_stale_parts(tmp_path) == 1
-    assert not theirs.exists()
+    for old in (theirs, other_machine):
+        os.utime(old, (two_hours_ago, two_hours_ago))
+    assert remove_stale_parts(tmp_path) == 2
+    assert not theirs.exists() and not other_machine.exists()
 
 
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare")
