@@ -9,8 +9,10 @@ Chromium or chromedriver process of it left anywhere on the machine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +22,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,20 +29,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from modules.database import models, queries
 from modules.downloader.fetch import PART_SUFFIX
-from modules.replica import Faults, ReplicaServer, Schedule
-from tests.service.watch_helpers import FAST_PAGE, require_browser
+from modules.replica import Faults, ReplicaServer
+from tests.service.watch_helpers import real_time_site  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.browser
 
 STOP_TIMEOUT = 10.0
-
-
-@pytest.fixture
-def real_time_site() -> Iterator[ReplicaServer]:
-    require_browser()
-    first_day = date.today() - timedelta(days=30)
-    with ReplicaServer(Schedule(first_day=first_day), page_options=FAST_PAGE) as server:
-        yield server
 
 
 def _get(port: int, path: str) -> tuple[int, bytes]:
@@ -82,14 +75,25 @@ def _processes_with_tmpdir(folder: Path) -> list[int]:
     return found
 
 
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """The watch's TMPDIR (short: Chromium puts a socket there). Whatever the test's
+    outcome, no process of it outlives the test and the folder goes."""
+    folder = Path(tempfile.mkdtemp(prefix="dd-"))
+    yield folder
+    for pid in _processes_with_tmpdir(folder):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def test_sigint_stops_a_watch_whose_metrics_were_scraped_while_the_cdn_stalls(
-    real_time_site: ReplicaServer, tmp_path: Path
+    real_time_site: ReplicaServer, tmp_path: Path, scratch: Path
 ) -> None:
     site = real_time_site
     site.faults = Faults(hang_rate=0.25, hang_seconds=120, seed=11)
     root = tmp_path / "images"
     db = f"sqlite:///{tmp_path}/archive.sqlite3"
-    scratch = Path(tempfile.mkdtemp(prefix="dd-"))  # short: Chromium puts a socket here
     command = [sys.executable, "-m", "modules", "watch", "--stream", "in_gate"]
     command += ["--backfill-days", "1", "--timeout", "60", "--workers", "4"]
     command += ["--stop-timeout", str(STOP_TIMEOUT), "--metrics-port", "0"]
@@ -188,7 +192,6 @@ def test_sigint_stops_a_watch_whose_metrics_were_scraped_while_the_cdn_stalls(
     # Chromium and chromedriver are gone, and so is the endpoint.
     assert _processes_with_tmpdir(scratch) == []
     assert not list(scratch.iterdir())
-    scratch.rmdir()
     assert _listening(port) == []
 
 

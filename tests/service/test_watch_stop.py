@@ -12,8 +12,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,20 +19,12 @@ import pytest
 from modules import cli
 from modules.database import models, queries
 from modules.downloader.fetch import PART_SUFFIX
-from modules.replica import Faults, ReplicaServer, Schedule
-from tests.service.watch_helpers import FAST_PAGE, require_browser
+from modules.replica import Faults, ReplicaServer
+from tests.service.watch_helpers import real_time_site  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.browser
 
 STOP_TIMEOUT = 10.0
-
-
-@pytest.fixture
-def real_time_site() -> Iterator[ReplicaServer]:
-    require_browser()
-    first_day = date.today() - timedelta(days=30)
-    with ReplicaServer(Schedule(first_day=first_day), page_options=FAST_PAGE) as server:
-        yield server
 
 
 def _files(root: Path) -> list[Path]:

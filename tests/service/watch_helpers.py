@@ -98,6 +98,16 @@ def site(clock: MovingClock) -> Iterator[ReplicaServer]:
 
 
 @pytest.fixture
+def real_time_site() -> Iterator[ReplicaServer]:
+    """A replica on the real clock, for a watch run as a process of its own (whose
+    clock the test cannot move): its cameras began 30 days ago."""
+    require_browser()
+    first_day = date.today() - timedelta(days=30)
+    with ReplicaServer(Schedule(first_day=first_day), page_options=FAST_PAGE) as server:
+        yield server
+
+
+@pytest.fixture
 def archive_db(sqlite_url: str) -> str:
     """This test's SQLite archive, configured with quick retries."""
     models.configure(sqlite_url, retry_attempts=2, retry_delay=0.01)
