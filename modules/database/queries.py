@@ -83,6 +83,10 @@ class BatchResult:
     duplicates: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     ids: dict[str, int] = field(default_factory=dict)
+    refused: int = 0
+    """How many of ``failed`` the database refused for themselves (a constraint, a
+    trigger, a value it cannot hold), alone in their piece: writing them again
+    fails again, unlike the records of a chunk that failed whole (the database)."""
 
 
 # --- writes -----------------------------------------------------------------
@@ -244,8 +248,9 @@ def _store_piece(
             _store_piece(piece[:half], session, given, result)
             _store_piece(piece[half:], session, given, result)
             return
-        if len(piece) == 1:
+        if len(piece) == 1 and _may_be_a_record(exc):
             logger.error("record %s refused: %s", given[piece[0]["filepath"]], reason)
+            result.refused += 1
         else:
             logger.error("chunk of %d records failed: %s", len(piece), reason)
         result.failed.extend((given[row["filepath"]], reason) for row in piece)

@@ -28,6 +28,9 @@ class DownloadReport:
     db_inserted: int = 0
     db_duplicates: int = 0
     db_failed: int = 0
+    db_refused: int = 0
+    """How many of ``db_failed`` the database refused for themselves: not worth
+    retrying, unlike rows the database could not take (down, locked)."""
     seconds: float = 0.0
     """Seconds fetching and recording the pictures."""
     discovery_seconds: float = 0.0

@@ -1097,6 +1097,7 @@ class DrayDogDownloader:
         report.db_inserted += result.inserted
         report.db_duplicates += result.duplicates
         report.db_failed += len(result.failed)
+        report.db_refused += result.refused
         self.db_failures += len(result.failed)
         if own and result.duplicates:
             self._take_over_rows(report, records, result.ids)

@@ -10,7 +10,8 @@
   (:class:`DiscoveryError`, a browser that crashed, a network error), pictures that
   failed for another reason (timeouts, 5xx, truncated bodies), rows the database
   could not take (it is down): the next attempt skips what is stored and writes
-  the missing rows.
+  the missing rows. Rows the database refused for themselves (a constraint, a
+  trigger) would be refused again: not retried.
 * **The environment**, not the day: no browser (:class:`BrowserUnavailable`). The
   task goes back to the queue for a healthy worker and this worker stops.
 """
@@ -36,8 +37,8 @@ def classify_exception(exc: BaseException) -> str:
 
 def transient_trouble(report: DownloadReport) -> str | None:
     """Why a finished day deserves another attempt, or None (done, or only permanent failures)."""
-    if report.db_failed:
-        return f"{report.db_failed} rows not written (the database)"
+    if report.db_failed > report.db_refused:
+        return f"{report.db_failed - report.db_refused} rows not written (the database)"
     retryable = [
         reason
         for _, reason in report.failed

@@ -20,6 +20,7 @@ _COUNTS = (
     "db_inserted",
     "db_duplicates",
     "db_failed",
+    "db_refused",
     "foreign_ignored",
 )
 

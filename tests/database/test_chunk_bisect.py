@@ -149,7 +149,7 @@ def test_one_bad_record_among_50_fails_alone(
     bad_path = batch[17]["filepath"]
     assert [path for path, _ in result.failed] == [bad_path]
     assert re.search(BAD[kind][1], result.failed[0][1], re.IGNORECASE | re.DOTALL)
-    assert (result.inserted, result.duplicates) == (49, 0)
+    assert (result.inserted, result.duplicates, result.refused) == (49, 0, 1)
     good = {row["filepath"] for row in batch} - {bad_path}
     assert stored_paths() == good == set(result.ids)
     # Halves down to the bad record: the chunk, then two pieces per level.
@@ -164,7 +164,7 @@ def test_several_bad_records_over_several_chunks(database: str, pieces: Pieces) 
 
     bad = [batch[n]["filepath"] for n in (0, 33, 34, 59, 119)]
     assert [path for path, _ in result.failed] == bad
-    assert (result.inserted, result.duplicates) == (115, 1)
+    assert (result.inserted, result.duplicates, result.refused) == (115, 1, 5)
     assert stored_paths() == {row["filepath"] for row in batch} - set(bad)
     assert stored_paths() == set(result.ids)
     assert len(pieces.sizes) < 2 * 5 * math.ceil(math.log2(60)) + 2
@@ -243,7 +243,7 @@ def test_a_database_that_is_down_fails_the_chunk_whole_after_its_retries(
     assert len(postgres_gone_down) == 3  # the policy's attempts, no more
     assert [path for path, _ in result.failed] == [row["filepath"] for row in batch]
     assert all("Connection refused" in reason for _, reason in result.failed)
-    assert result.inserted == 0
+    assert (result.inserted, result.refused) == (0, 0)
 
 
 def test_a_read_only_sqlite_file_fails_the_chunk_whole_at_once(
@@ -259,7 +259,7 @@ def test_a_read_only_sqlite_file_fails_the_chunk_whole_at_once(
     assert pieces.sizes == [50]
     assert len(result.failed) == 50
     assert "readonly database" in result.failed[0][1]
-    assert result.inserted == 0
+    assert (result.inserted, result.refused) == (0, 0)
 
 
 def test_a_chunk_locked_forever_is_retried_then_fails_whole(
@@ -280,6 +280,6 @@ def test_a_chunk_locked_forever_is_retried_then_fails_whole(
     monkeypatch.setattr(queries, "_insert_chunk", locked)
     result = queries.insert_images([record(n) for n in range(50)])
     assert calls == [50, 50, 50]  # the policy's 3 attempts, never split
-    assert len(result.failed) == 50 and result.inserted == 0
+    assert len(result.failed) == 50 and (result.inserted, result.refused) == (0, 0)
     assert "database is locked" in result.failed[0][1]
     assert stored_paths() == set()

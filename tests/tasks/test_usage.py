@@ -147,6 +147,9 @@ def test_failures_are_classified() -> None:
     absent = DownloadReport(failed=[("t", "404: no picture, no thumbnail")])
     assert failures.transient_trouble(absent) is None
     assert failures.transient_trouble(DownloadReport(db_failed=3)) is not None
+    refused = DownloadReport(db_failed=3, db_refused=1)
+    assert failures.transient_trouble(refused) == "2 rows not written (the database)"
+    assert failures.transient_trouble(DownloadReport(db_failed=2, db_refused=2)) is None
     timeout = DownloadReport(
         failed=[("t", "timeout"), ("u", "403: no picture, no thumbnail")]
     )
