@@ -9,7 +9,6 @@ its master: a failed write is counted and logged, the file stays, and the next r
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -786,12 +785,7 @@ class DrayDogDownloader:
     def _is_own(self, storage: Storage) -> bool:
         """Whether ``storage`` is the downloader's own archive (the same folder, by
         its real path, or the same bucket and prefix), whose rows are keys."""
-        own = self.storage
-        if storage is own:
-            return True
-        if isinstance(storage, LocalStorage) and isinstance(own, LocalStorage):
-            return os.path.realpath(storage.root) == os.path.realpath(own.root)
-        return type(storage) is type(own) and str(storage) == str(own)
+        return self.storage.same_place(storage)
 
     def _wanted(self, stream: str, instant: datetime) -> _Wanted:
         """The picture at an aware UTC ``instant``, with its ISO-form URLs."""

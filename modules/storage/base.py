@@ -259,6 +259,11 @@ class Storage(ABC):
     def location(self, key: str) -> str:
         """The full path or ``s3://`` URL of ``key``, for people and logs."""
 
+    def same_place(self, other: Storage) -> bool:
+        """Whether ``other`` stores its keys where this one does (a row's key names
+        one picture in both)."""
+        return other is self
+
     def exists(self, key: str) -> bool:
         """Whether an object is stored under ``key``."""
         return self.stat(key) is not None

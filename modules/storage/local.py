@@ -41,6 +41,12 @@ class LocalStorage(Storage):
     def __str__(self) -> str:
         return str(self.root)
 
+    def same_place(self, other: Storage) -> bool:
+        """The same folder, by its real path (a symlink or another spelling of it)."""
+        return isinstance(other, LocalStorage) and os.path.realpath(
+            other.root
+        ) == os.path.realpath(self.root)
+
     def path(self, key: str) -> Path:
         """The file of ``key``."""
         return self.root.joinpath(*validate_key(key).split("/"))

@@ -116,6 +116,15 @@ class S3Storage(Storage):
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
 
+    def same_place(self, other: Storage) -> bool:
+        """The same bucket and prefix at the same endpoint (one name may be two
+        buckets on two S3-compatible services)."""
+        return (
+            isinstance(other, S3Storage)
+            and (other.bucket, other.prefix) == (self.bucket, self.prefix)
+            and other.client.meta.endpoint_url == self.client.meta.endpoint_url
+        )
+
     def object_name(self, key: str) -> str:
         """The S3 key of ``key``: the storage's prefix, then the key."""
         return self._base + validate_key(key)
