@@ -171,6 +171,17 @@ class Removal:
     failed: dict[str, str] = field(default_factory=dict)
     """Key -> reason, for the objects that may still be there."""
 
+    def valid(self, keys: Sequence[str]) -> list[str]:
+        """``keys`` once each, in order, but those that are not keys, which fail here
+        (a row's path that is no key): one bad key must not stop the others."""
+        valid = []
+        for key in dict.fromkeys(keys):
+            try:
+                valid.append(validate_key(key))
+            except InvalidKey as exc:
+                self.failed[key] = str(exc)
+        return valid
+
 
 class Storage(ABC):
     """Where an archive's pictures live: a local folder or an S3 bucket and prefix.
@@ -227,7 +238,7 @@ class Storage(ABC):
         one key at a time; a store with a batch delete (S3's DeleteObjects) does better.
         """
         result = Removal()
-        for key in keys:
+        for key in result.valid(keys):
             try:
                 if self.stat(key) is None:
                     result.already_gone.append(key)

@@ -145,7 +145,7 @@ class LocalStorage(Storage):
         Emptied folders go with their last file, as with :meth:`delete`."""
         result = Removal()
         folders: set[Path] = set()
-        for key in keys:
+        for key in result.valid(keys):
             path = self.path(key)
             try:
                 path.unlink()

@@ -202,11 +202,11 @@ class S3Storage(Storage):
         ``Errors``) or of a request that failed stays in ``failed`` with its reason.
         """
         result = Removal()
-        unique = list(dict.fromkeys(keys))
+        unique = result.valid(keys)
         try:
             present = self._present(unique)
         except StorageError as exc:
-            result.failed = {key: exc.reason for key in unique}
+            result.failed.update({key: exc.reason for key in unique})
             return result
         refused: dict[str, str] = {}
         for start in range(0, len(unique), DELETE_BATCH):
