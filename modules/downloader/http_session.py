@@ -40,7 +40,11 @@ logger = logging.getLogger(__name__)
 USER_AGENT = "draydog-archiver/0.1 (+https://pypi.org/project/requests)"
 CONNECT_SLICE_SECONDS = 0.1
 """How often a connection being made looks whether its session was aborted."""
-_CONNECTING = (errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK)
+_CONNECTING = (errno.EINPROGRESS, errno.EALREADY) + (
+    (errno.EWOULDBLOCK,) if sys.platform == "win32" else ()
+)
+"""What a non-blocking connect answers while under way (Windows says EWOULDBLOCK;
+elsewhere EAGAIN, its alias, is a failure: no local port left)."""
 
 
 class _Connections:
