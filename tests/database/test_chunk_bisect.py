@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from modules.database import models, queries
 from modules.database.models import Image, session_scope
+from tests.database.savepoints import savepoint_events
 
 T0 = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
 CJK = random.Random(1).choices(range(0x4E00, 0xA000), k=1000)
@@ -175,25 +176,10 @@ def test_pieces_are_savepoints_and_the_callers_transaction_goes_on(
 ) -> None:
     """On PostgreSQL a refused statement aborts the transaction: only its savepoint goes."""
     batch = bad_batch("operator-trigger", 20, at=[3, 12])
-    savepoints: list[str] = []
-    engine = models.get_engine()
-
-    def on_savepoint(conn: Any, name: str) -> None:
-        savepoints.append("savepoint")
-
-    def on_rollback(conn: Any, name: str, context: Any) -> None:
-        savepoints.append("rollback")
-
-    event.listen(engine, "savepoint", on_savepoint)
-    event.listen(engine, "rollback_savepoint", on_rollback)
-    try:
-        with session_scope() as session:
-            run = queries.start_run("apm", "in_gate", 20, session=session)
-            result = queries.insert_images(batch, session=session)
-            queries.finish_run(run.id, db_inserted=result.inserted, session=session)
-    finally:
-        event.remove(engine, "savepoint", on_savepoint)
-        event.remove(engine, "rollback_savepoint", on_rollback)
+    with savepoint_events() as savepoints, session_scope() as session:
+        run = queries.start_run("apm", "in_gate", 20, session=session)
+        result = queries.insert_images(batch, session=session)
+        queries.finish_run(run.id, db_inserted=result.inserted, session=session)
 
     assert [path for path, _ in result.failed] == [
         batch[3]["filepath"],

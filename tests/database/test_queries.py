@@ -12,13 +12,14 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 from psycopg import errors as pg_errors
-from sqlalchemy import create_engine, event, func, inspect, select, text
+from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from modules.database import models, queries
 from modules.database.models import DownloadRun, Image, session_scope
 from modules.database.queries import BatchResult, DailyCount
+from tests.database.savepoints import savepoint_events
 
 UTC = timezone.utc
 T0 = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -491,28 +492,13 @@ def test_with_a_session_each_chunk_is_a_savepoint(
         return written
 
     monkeypatch.setattr(queries, "_insert_chunk", fail_second)
-    savepoints: list[str] = []
-    engine = models.get_engine()
-
-    def on_savepoint(conn: Any, name: str) -> None:
-        savepoints.append("savepoint")
-
-    def on_rollback(conn: Any, name: str, context: Any) -> None:
-        savepoints.append("rollback")
-
-    event.listen(engine, "savepoint", on_savepoint)
-    event.listen(engine, "rollback_savepoint", on_rollback)
-    try:
-        with session_scope() as session:
-            run = queries.start_run("apm", "in_gate", session=session)
-            result = queries.insert_images(
-                records([f"p{i}" for i in range(6)]), chunk_size=2, session=session
-            )
-            later = queries.insert_image("later.jpeg", "in_gate", session=session)
-            run_id = run.id
-    finally:
-        event.remove(engine, "savepoint", on_savepoint)
-        event.remove(engine, "rollback_savepoint", on_rollback)
+    with savepoint_events() as savepoints, session_scope() as session:
+        run = queries.start_run("apm", "in_gate", session=session)
+        result = queries.insert_images(
+            records([f"p{i}" for i in range(6)]), chunk_size=2, session=session
+        )
+        later = queries.insert_image("later.jpeg", "in_gate", session=session)
+        run_id = run.id
 
     assert savepoints == ["savepoint", "savepoint", "rollback", "savepoint"]
     assert [path for path, _ in result.failed] == ["p2", "p3"]
