@@ -49,6 +49,7 @@ from sqlalchemy.orm import (
     mapped_column,
     sessionmaker,
 )
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from modules.backoff import Backoff, call_with_retries
@@ -408,6 +409,12 @@ def check_schema() -> None:
         engine.dispose()
     if revision is not None:
         migrations.require_head(revision, _shown(url))
+
+
+def allows_concurrent_readers() -> bool:
+    """Whether threads may read the archive on connections of their own: not an
+    in-memory SQLite database, where each connection would see a database of its own."""
+    return isinstance(get_engine().pool, QueuePool)
 
 
 def _is_sqlite_file(database: str | None) -> bool:

@@ -14,13 +14,15 @@ Storage), and only the day folders of the range.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from modules.database import coverage, days
+from modules.database import coverage, days, models
 from modules.database.coverage import DayCoverage, DayRecordRow
 from modules.downloader.archive import day_picture_keys, key_of_stored, stored_days
 from modules.site.urls import DEFAULT_TIMEZONE, terminal_today
@@ -112,6 +114,13 @@ class GapReport:
             or self.files_without_rows
         )
 
+    def add(self, other: GapReport) -> None:
+        """Append ``other``'s findings (another stream's) to these."""
+        for item in fields(self):
+            mine = getattr(self, item.name)
+            if isinstance(mine, list):
+                mine.extend(getattr(other, item.name))
+
     def as_json(self) -> dict[str, Any]:
         """The report as JSON-ready values (ISO dates and times, seconds)."""
         data = {
@@ -189,10 +198,35 @@ def find_gaps(
         first_days.setdefault((terminal, stream), start)
     if not first_days:
         raise NothingArchived("nothing archived for this selection")
-    report = GapReport(files_checked=storage is not None)
-    for (t, s), first in sorted(first_days.items()):
-        _check_stream(report, t, s, start or first, last, today, storage, outage_factor)
+    checked = storage is not None
+
+    def check(item: tuple[tuple[str, str], date]) -> GapReport:
+        (t, s), first = item
+        part = GapReport(files_checked=checked)
+        _check_stream(part, t, s, start or first, last, today, storage, outage_factor)
+        return part
+
+    streams = sorted(first_days.items())
+    report = GapReport(files_checked=checked)
+    readers = _readers(len(streams))
+    if readers == 1:  # in this thread: an in-memory database is this thread's
+        parts = list(map(check, streams))
+    else:
+        with ThreadPoolExecutor(readers) as pool:
+            parts = list(pool.map(check, streams))
+    for part in parts:
+        report.add(part)
     return report
+
+
+def _readers(streams: int) -> int:
+    """Threads that look at streams at once: the database works on one stream's
+    queries while Python sorts out another's (a 20-stream archive's gaps take two
+    thirds of the time on two cores). One for an in-memory SQLite database, whose
+    every connection is a database of its own."""
+    if not models.allows_concurrent_readers():
+        return 1
+    return max(1, min(streams, (os.cpu_count() or 1) + 1, 4))
 
 
 def _storage(archive: Path | Storage | None) -> Storage | None:
