@@ -149,3 +149,14 @@ def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 def s3_bucket(s3_env: str) -> str:
     """A fresh, empty bucket on the test server (boto3 pointed at it)."""
     return make_bucket(s3_env)
+
+
+@pytest.fixture
+def own_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[MotoServer]:
+    """A moto server of this test alone, which it may stop; boto3 pointed at it."""
+    server = MotoServer()
+    point_boto3_at(monkeypatch, server.endpoint, tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()

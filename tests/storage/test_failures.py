@@ -6,7 +6,6 @@ import errno
 import multiprocessing
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from multiprocessing.synchronize import Barrier
 from typing import TYPE_CHECKING
@@ -25,17 +24,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 OTHER = "apm/in_gate/2025-09-06/in_gate_20250906T230800.jpg"
-
-
-@pytest.fixture
-def own_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[MotoServer]:
-    """A moto server of this test alone, which it may stop; boto3 pointed at it."""
-    server = MotoServer()
-    point_boto3_at(monkeypatch, server.endpoint, tmp_path)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_s3_stopped_mid_test_is_a_clear_error_and_leaves_nothing(

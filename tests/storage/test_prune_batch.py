@@ -12,7 +12,6 @@ import base64
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -25,7 +24,7 @@ from modules.downloader.archive import picture_key
 from modules.service.prune import prune
 from modules.storage import LocalStorage, StorageError
 from modules.storage.s3 import S3Storage, new_s3_client
-from tests.s3_server import MotoServer, make_bucket, point_boto3_at
+from tests.s3_server import MotoServer, make_bucket
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -210,16 +209,6 @@ def test_a_key_the_bucket_refuses_keeps_its_row(
     again = prune(CUTOFF, archive=storage)
     assert (again.files_removed, again.rows_removed, again.failed) == (2, 2, [])
     assert queries.count_images() == 0 and bucket_keys(client, s3_bucket) == set()
-
-
-@pytest.fixture
-def own_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[MotoServer]:
-    server = MotoServer()
-    point_boto3_at(monkeypatch, server.endpoint, tmp_path)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_a_server_that_is_down_removes_nothing_and_a_rerun_mends(
