@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from modules.downloader import DrayDogDownloader
 from modules.downloader.browser import find_browser
 from modules.downloader.discovery import BrowserDiscovery, BrowserUnavailable
 from modules.replica import widget
@@ -36,6 +38,23 @@ REQUIRE_ENV = "DRAYDOG_REQUIRE_BROWSER"
 def expected(day: date, stream: str = "in_gate") -> list[str]:
     """The replica's capture times of ``day`` as discovery reports them."""
     return [moment.isoformat() for moment in SCHEDULE.timestamps(TERMINAL, stream, day)]
+
+
+def browser_downloader(
+    replica: ReplicaServer, root: Path, *, persist: bool
+) -> DrayDogDownloader:
+    """A downloader on the replica and this machine's Chromium, archiving into ``root``."""
+    chromium, chromedriver = browser_paths()
+    return DrayDogDownloader(
+        download_dir=root,
+        app_url=replica.app_url,
+        cdn_url=replica.cdn_url,
+        timeout=TIMEOUT,
+        retry_delay=0.01,
+        persist=persist,
+        chromium_path=chromium,
+        chromedriver_path=chromedriver,
+    )
 
 
 def _required() -> bool:

@@ -10,27 +10,12 @@ from typing import Any
 import pytest
 
 from modules.database import days, models
-from modules.downloader import DrayDogDownloader
 from modules.replica.server import ReplicaServer
-from tests.discovery.conftest import TIMEOUT, browser_paths, expected
+from tests.discovery.conftest import browser_downloader, expected
 
 pytestmark = pytest.mark.browser
 
 DAY = date(2025, 9, 10)
-
-
-def make_downloader(replica: ReplicaServer, root: Path) -> DrayDogDownloader:
-    chromium, chromedriver = browser_paths()
-    return DrayDogDownloader(
-        download_dir=root,
-        app_url=replica.app_url,
-        cdn_url=replica.cdn_url,
-        timeout=TIMEOUT,
-        retry_delay=0.01,
-        persist=False,
-        chromium_path=chromium,
-        chromedriver_path=chromedriver,
-    )
 
 
 def test_foreign_images_are_counted_and_never_fetched(
@@ -40,7 +25,7 @@ def test_foreign_images_are_counted_and_never_fetched(
 ) -> None:
     page_options(foreign_images=3, render_delay=(0.05, 0.1))
     replica.reset_counters()
-    with make_downloader(replica, tmp_path) as downloader:
+    with browser_downloader(replica, tmp_path, persist=False) as downloader:
         report = downloader.download_date(DAY, "in_gate")
     assert report.foreign_ignored == 3
     assert report.downloaded == len(expected(DAY)) and report.ok
@@ -64,7 +49,7 @@ def test_fallback_page_pictures_it_could_not_load_are_a_failure_of_the_day(
     page_options(widget=False, render_delay=(0.05, 0.1))
     gone = expected(DAY)[:2]
     faults(missing=frozenset(gone))
-    with make_downloader(replica, tmp_path) as downloader:
+    with browser_downloader(replica, tmp_path, persist=False) as downloader:
         report = downloader.download_date(DAY, "in_gate")
     assert report.requested == len(expected(DAY)) - 2
     assert report.failed == [(DAY.isoformat(), "2 pictures failed to load on the page")]
@@ -84,7 +69,7 @@ def test_pictures_whose_files_are_gone_are_fetched_and_fail(
     day = DAY + timedelta(days=1)
     gone = expected(day)[:2]
     faults(missing=frozenset(gone))
-    with make_downloader(replica, tmp_path) as downloader:
+    with browser_downloader(replica, tmp_path, persist=False) as downloader:
         report = downloader.download_date(day, "in_gate")
     assert report.requested == len(expected(day))
     assert report.downloaded == len(expected(day)) - 2
@@ -111,7 +96,7 @@ def test_thumbnails_that_fail_in_the_page_still_get_their_full_size_pictures(
         )
     ]
     assert 10 <= len(no_thumbnail) < len(expected(day))  # the knob took
-    with make_downloader(replica, tmp_path) as downloader:
+    with browser_downloader(replica, tmp_path, persist=False) as downloader:
         report = downloader.download_date(day, "in_gate")
     assert report.requested == report.downloaded == len(expected(day))
     assert report.thumbnails == 0 and report.failed == [] and report.ok
@@ -129,18 +114,18 @@ def test_a_day_recorded_complete_is_not_read_again_in_the_browser(
     models.configure(sqlite_url)
     models.init_db()
     page_options(render_delay=(0.05, 0.1))
-    with make_downloader(replica, tmp_path) as first:
+    with browser_downloader(replica, tmp_path, persist=False) as first:
         first.persist = True
         assert first.download_date(DAY, "in_gate").ok
     assert days.get_day("apm", "in_gate", DAY).status == "complete"  # type: ignore[union-attr]
     replica.reset_counters()
-    with make_downloader(replica, tmp_path) as again:
+    with browser_downloader(replica, tmp_path, persist=False) as again:
         again.persist = True
         report = again.download_date(DAY, "in_gate")
         assert again._discovery is None  # no browser was started
     assert report.recorded == "complete" and report.requested == len(expected(DAY))
     assert replica.total_requests == 0
-    with make_downloader(replica, tmp_path) as forced:
+    with browser_downloader(replica, tmp_path, persist=False) as forced:
         forced.persist = True
         report = forced.download_date(DAY, "in_gate", force=True)
     assert report.recorded is None

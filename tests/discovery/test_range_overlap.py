@@ -19,8 +19,7 @@ import pytest
 from modules.downloader.selenium_client import PictureOutcome, Stopped
 from modules.replica.page import PageOptions
 from modules.replica.server import ReplicaServer, RequestRecord
-from tests.discovery.conftest import expected
-from tests.discovery.test_download_date import make_downloader
+from tests.discovery.conftest import browser_downloader, expected
 
 pytestmark = pytest.mark.browser
 
@@ -82,7 +81,7 @@ def test_the_next_days_page_is_read_while_this_days_pictures_download(
 
         return progress
 
-    with make_downloader(replica, tmp_path) as downloader:
+    with browser_downloader(replica, tmp_path, persist=False) as downloader:
         results = list(
             downloader.download_days(
                 [(day, "in_gate") for day in DAYS], progress_for=progress_for
@@ -105,7 +104,7 @@ def test_without_overlap_a_days_page_is_read_after_the_day_before_downloaded(
     fast_replica: ReplicaServer, tmp_path: Path
 ) -> None:
     replica = fast_replica
-    with make_downloader(replica, tmp_path) as downloader:
+    with browser_downloader(replica, tmp_path, persist=False) as downloader:
         reports = downloader.download_date_range(
             DAYS[0], DAYS[-1], ["in_gate"], overlap=False
         )
@@ -133,7 +132,7 @@ def test_a_stop_while_the_next_page_is_read_ends_the_range(
     fast_replica: ReplicaServer, tmp_path: Path
 ) -> None:
     replica = fast_replica
-    downloader = make_downloader(replica, tmp_path)
+    downloader = browser_downloader(replica, tmp_path, persist=False)
 
     def stop_once_the_next_read_starts() -> None:
         _wait_for_read(replica, DAYS[1])
@@ -161,7 +160,7 @@ def test_leaving_a_range_early_cuts_the_read_ahead_and_the_downloader_goes_on(
     fast_replica: ReplicaServer, tmp_path: Path
 ) -> None:
     replica = fast_replica
-    with make_downloader(replica, tmp_path) as downloader:
+    with browser_downloader(replica, tmp_path, persist=False) as downloader:
         days = downloader.download_days(
             [(day, "in_gate") for day in DAYS],
             progress_for=_slow_pages_from_the_first_download(replica),

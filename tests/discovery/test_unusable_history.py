@@ -19,22 +19,9 @@ from modules.database import days, models
 from modules.downloader import DrayDogDownloader
 from modules.downloader.discovery import DiscoveryResult, UnusableHistory
 from modules.replica.server import ReplicaServer
-from tests.discovery.conftest import TIMEOUT, browser_paths, expected
+from tests.discovery.conftest import browser_downloader, expected
 
 DAY = date(2025, 9, 11)
-
-
-def make_downloader(replica: ReplicaServer, root: Path) -> DrayDogDownloader:
-    chromium, chromedriver = browser_paths()
-    return DrayDogDownloader(
-        download_dir=root,
-        app_url=replica.app_url,
-        cdn_url=replica.cdn_url,
-        timeout=TIMEOUT,
-        retry_delay=0.01,
-        chromium_path=chromium,
-        chromedriver_path=chromedriver,
-    )
 
 
 @pytest.fixture
@@ -60,7 +47,7 @@ def test_a_history_of_nothing_usable_is_a_page_failure(
 ) -> None:
     page_options(history_form=form, render_delay=(0, 0.05))
     pictures = len(expected(DAY))
-    with make_downloader(replica, tmp_path) as downloader:
+    with browser_downloader(replica, tmp_path, persist=True) as downloader:
         with pytest.raises(UnusableHistory) as raised:
             downloader.download_date(DAY, "in_gate")
         report = downloader.download_day_safely(DAY, "in_gate")
@@ -83,7 +70,7 @@ def test_unusable_items_beside_usable_ones_are_failures_of_the_day(
 ) -> None:
     # Two unknown-form items and two foreign mirrors of listed pictures.
     page_options(unknown_images=2, foreign_images=2, render_delay=(0, 0.05))
-    with make_downloader(replica, tmp_path) as downloader:
+    with browser_downloader(replica, tmp_path, persist=True) as downloader:
         report = downloader.download_date(DAY, "in_gate")
     assert report.downloaded == len(expected(DAY))
     assert len(report.failed) == 2 and not report.ok
