@@ -21,8 +21,9 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
-from modules.database.keys import ArchiveRoot
-from modules.storage import LocalStorage, Storage
+from modules.database.keys import ArchiveRoot, is_key
+from modules.storage import InvalidKey, LocalStorage, Storage
+from modules.storage.base import validate_key
 from modules.storage.base import HOST_TAG, PART_SUFFIX
 from modules.site.urls import (
     DEFAULT_TIMEZONE,
@@ -305,10 +306,18 @@ def stored_totals(storage: Storage) -> dict[tuple[str, str], tuple[int, int]]:
 def key_of_stored(storage: Storage, stored: str) -> str | None:
     """The key a row's stored ``filepath`` names in ``storage``: itself when it is a
     key, the path relative to a folder's root when it is an absolute path under it
-    (written before keys were), None for an absolute path outside the archive."""
+    (written before keys were); None for anything else: an absolute path outside
+    the archive, another store's URL (``s3://...``), a path that is no key."""
     if isinstance(storage, LocalStorage):
-        return ArchiveRoot.of(storage.root).key_of_stored(stored)
-    return None if os.path.isabs(stored) else stored
+        key = ArchiveRoot.of(storage.root).key_of_stored(stored)
+    else:
+        key = None if os.path.isabs(stored) else stored
+    if key is None or not is_key(key):
+        return None
+    try:
+        return validate_key(key)
+    except InvalidKey:
+        return None
 
 
 def day_folders(

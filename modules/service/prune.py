@@ -186,12 +186,15 @@ def _remove_page(
 def _remove_unkeyed(stored: str, report: PruneReport) -> bool:
     """Delete a row's file outside any archive, by its full path (a key without an
     archive names no file: it stays, reported)."""
-    try:
-        path = path_for(stored, None)
-    except ValueError as exc:
-        report.failed.append((stored, str(exc)))
+    if not os.path.isabs(stored):
+        why = (
+            "a picture of another store: not removed"
+            if "://" in stored
+            else "a key: its archive root is needed (--dir) to find it, not removed"
+        )
+        report.failed.append((stored, why))
         return False
-    return _remove(path, report)
+    return _remove(path_for(stored, None), report)
 
 
 def _remove_keys(storage: Storage, keys: list[str], report: PruneReport) -> set[str]:
