@@ -31,7 +31,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from modules.database.coverage import daily_totals
@@ -248,7 +248,7 @@ def _store_piece(
             _store_piece(piece[:half], session, given, result)
             _store_piece(piece[half:], session, given, result)
             return
-        if len(piece) == 1 and _may_be_a_record(exc):
+        if len(piece) == 1 and _refused_for_itself(exc):
             logger.error("record %s refused: %s", given[piece[0]["filepath"]], reason)
             result.refused += 1
         else:
@@ -321,6 +321,23 @@ def take_over_rows(records_by_id: Mapping[int, Mapping[str, Any]]) -> int:
             )
             moved += 1
         return moved
+
+
+# SQLSTATE classes of a record's own fault: data (22), integrity (23), a value
+# over a limit (54: an index row too big), an error a trigger raised (P0).
+_RECORD_SQLSTATE_CLASSES = frozenset({"22", "23", "54", "P0"})
+
+
+def _refused_for_itself(exc: BaseException) -> bool:
+    """Whether a record failing alone was refused for what it holds, so that writing
+    it again would fail again (not a code bug, a lost connection or a corrupt file)."""
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate:
+        return sqlstate[:2] in _RECORD_SQLSTATE_CLASSES
+    cause = getattr(exc, "orig", None) or exc
+    return isinstance(exc, (IntegrityError, DataError)) or isinstance(
+        cause, (OverflowError, ValueError)
+    )
 
 
 def _write_chunk(
