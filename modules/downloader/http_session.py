@@ -41,10 +41,12 @@ USER_AGENT = "draydog-archiver/0.1 (+https://pypi.org/project/requests)"
 CONNECT_SLICE_SECONDS = 0.1
 """How often a connection being made looks whether its session was aborted."""
 _CONNECTING = (errno.EINPROGRESS, errno.EALREADY) + (
-    (errno.EWOULDBLOCK,) if sys.platform == "win32" else ()
+    (getattr(errno, "WSAEWOULDBLOCK", errno.EWOULDBLOCK),)
+    if sys.platform == "win32"
+    else ()
 )
-"""What a non-blocking connect answers while under way (Windows says EWOULDBLOCK;
-elsewhere EAGAIN, its alias, is a failure: no local port left)."""
+"""What a non-blocking connect answers while under way (Windows says
+WSAEWOULDBLOCK; elsewhere EAGAIN is a failure: no local port left)."""
 
 
 class _Connections:

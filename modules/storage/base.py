@@ -8,6 +8,7 @@ checked here, once, so no implementation can be led outside its root.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import io
@@ -36,12 +37,12 @@ def _host_tag() -> str:
     that share a host name but not their process ids (on one machine or, over a
     shared folder, on several) must not judge each other's writers by pid."""
     tag = socket.gethostname().replace(".", "_")
-    try:
+    with contextlib.suppress(OSError):
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        namespace = os.stat("/proc/self/ns/pid").st_ino
-    except OSError:
-        return tag
-    return f"{tag}_{boot.replace('-', '')[:12]}_{namespace}"
+        tag += f"_{boot.replace('-', '')[:12]}"
+    with contextlib.suppress(OSError):
+        tag += f"_{os.stat('/proc/self/ns/pid').st_ino}"
+    return tag
 
 
 HOST_TAG = _host_tag()
