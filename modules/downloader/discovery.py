@@ -171,6 +171,19 @@ class DiscoveryResult:
         """The day has no pictures, as two independent reads of the page agree."""
         return not self.timestamps and not self.missing and self.reads >= 2
 
+    def require_usable(self, terminal: str) -> None:
+        """Raise UnusableHistory when the History listed pictures none of which can be
+        fetched (another host, an unknown URL form): never a silent day of nothing."""
+        if self.timestamps or not (self.foreign or self.unparsed):
+            return
+        example = f", e.g. {self.unusable[0][0]}" if self.unusable else ""
+        raise UnusableHistory(
+            f"{terminal}/{self.stream} {self.day}: none of the History's "
+            f"{self.foreign + self.unparsed} pictures can be fetched "
+            f"({self.foreign} on another host than the CDN, {self.unparsed} not a "
+            f"{terminal}/{self.stream} picture URL){example}"
+        )
+
 
 class _ReadFailed(Exception):
     """One read of the page went wrong in a way another read may not: try again."""
@@ -692,14 +705,6 @@ class BrowserDiscovery:
                 logger.debug("not a %s/%s picture: %s", self.terminal, stream, src)
             else:
                 refs.append((ref, src))
-        if not refs and (foreign or unparsed):
-            raise UnusableHistory(
-                f"{self.terminal}/{stream} {day}: none of the History's "
-                f"{len(foreign) + len(unparsed)} pictures can be fetched "
-                f"({len(foreign)} on another host than the CDN {self.cdn_url}, "
-                f"{len(unparsed)} not a {self.terminal}/{stream} picture URL), "
-                f"e.g. {(unparsed or [src for _, src in foreign])[0]}"
-            )
         unusable = self._unusable(refs, foreign, unparsed, stream)
         instants = capture_instants([ref for ref, _ in refs], self.source_timezone)
         by_instant: dict[datetime, str] = {}
@@ -715,7 +720,7 @@ class BrowserDiscovery:
             timestamp_text(instant, self.source_timezone): by_instant[instant]
             for instant in sorted(by_instant)
         }
-        return DiscoveryResult(
+        result = DiscoveryResult(
             day=day,
             stream=stream,
             timestamps=list(thumbnails),
@@ -727,6 +732,8 @@ class BrowserDiscovery:
             reads=reads,
             unusable=unusable,
         )
+        result.require_usable(self.terminal)
+        return result
 
     def _unusable(
         self,

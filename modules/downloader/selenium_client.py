@@ -39,7 +39,6 @@ from modules.downloader.discovery import (
     BrowserDiscovery,
     DiscoveryError,
     DiscoveryResult,
-    UnusableHistory,
 )
 from modules.downloader.fetch import (
     Absent,
@@ -419,13 +418,7 @@ class DrayDogDownloader:
         save_dir: str | Path | Storage | None,
         progress: ProgressCallback | None,
     ) -> DownloadReport:
-        if not found.timestamps and (found.foreign or found.unparsed):
-            # Items the page showed, none usable: never a silent day of nothing.
-            raise UnusableHistory(
-                f"{self.terminal}/{stream_name} {found.day}: none of the History's "
-                f"{found.foreign + found.unparsed} pictures can be fetched "
-                f"({found.foreign} on another host, {found.unparsed} unknown URLs)"
-            )
+        found.require_usable(self.terminal)  # whichever discovery read it
         wanted = [
             self._wanted_from_page(stream_name, iso, found) for iso in found.timestamps
         ]
