@@ -8,20 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from modules.database import days, models, queries
-from tests.cli.conftest import RunMain, sqlite_file_url
+from modules.database import days, queries
+from tests.cli.conftest import RunMain
+from tests.cli.test_cli_gaps import RANGE, db  # noqa: F401 (db: a fixture)
 from tests.service.archive_builder import STREAM, TERMINAL, Archive, day, record
 from tests.service.archive_builder import wall_times
-
-RANGE = ["--start", "2025-09-01", "--end", "2025-09-03"]
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    url = sqlite_file_url(tmp_path / "archive.sqlite3")
-    models.configure(url)
-    models.init_db()
-    return url
 
 
 @pytest.fixture

@@ -27,10 +27,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from modules.database import models, queries
-from modules.downloader.fetch import PART_SUFFIX
 from modules.replica import Faults, ReplicaServer
-from tests.service.watch_helpers import real_time_site  # noqa: F401 (a fixture)
+from tests.service.watch_helpers import (  # noqa: F401 (real_time_site: a fixture)
+    assert_complete_files_have_one_row_each,
+    real_time_site,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -179,16 +180,7 @@ def test_sigint_stops_a_watch_whose_metrics_were_scraped_while_the_cdn_stalls(
     assert process.returncode == 0, err
     assert took < STOP_TIMEOUT, err
     assert "SIGINT: stopping" in err and "draydog: watch stopped" in err
-    files = sorted(p for p in root.rglob("*") if p.is_file())
-    assert files, "no picture was complete before the signal"
-    assert not [
-        f for f in files if f.name.endswith(PART_SUFFIX) or f.name.startswith(".")
-    ]
-    models.configure(db)
-    rows = [
-        str(queries.image_location(r, root.resolve())) for r in queries.iter_images()
-    ]
-    assert sorted(rows) == [str(f.resolve()) for f in files]  # one row per file
+    assert_complete_files_have_one_row_each(root, db)
     # Chromium and chromedriver are gone, and so is the endpoint.
     assert _processes_with_tmpdir(scratch) == []
     assert not list(scratch.iterdir())

@@ -17,18 +17,15 @@ from pathlib import Path
 import pytest
 
 from modules import cli
-from modules.database import models, queries
-from modules.downloader.fetch import PART_SUFFIX
 from modules.replica import Faults, ReplicaServer
-from tests.service.watch_helpers import real_time_site  # noqa: F401 (a fixture)
+from tests.service.watch_helpers import (  # noqa: F401 (real_time_site: a fixture)
+    assert_complete_files_have_one_row_each,
+    real_time_site,
+)
 
 pytestmark = pytest.mark.browser
 
 STOP_TIMEOUT = 10.0
-
-
-def _files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file())
 
 
 def test_sigterm_while_the_cdn_stalls_stops_within_the_bound(
@@ -75,17 +72,7 @@ def test_sigterm_while_the_cdn_stalls_stops_within_the_bound(
 
     assert process.returncode == 0, err.decode()
     assert took < STOP_TIMEOUT, err.decode()
-    files = _files(root)
-    assert files, "no picture was complete before the signal"
-    assert not [
-        f for f in files if f.name.endswith(PART_SUFFIX) or f.name.startswith(".")
-    ]
-    models.configure(db)
-    rows = [
-        str(queries.image_location(r, root.resolve())) for r in queries.iter_images()
-    ]
-    assert sorted(rows) == [str(f.resolve()) for f in files]  # one row per file
-    assert len(rows) == len(set(rows))
+    assert_complete_files_have_one_row_each(root, db)
     # The browser was quit: its throwaway profile is gone with it.
     assert not list(scratch.glob("draydog-chromium-*"))
     assert not list(scratch.iterdir())  # quit politely: not even Chromium's own

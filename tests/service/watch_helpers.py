@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from modules.database import models
+from modules.database import models, queries
 from modules.downloader.browser import find_browser
 from modules.downloader.discovery import BrowserUnavailable
+from modules.downloader.fetch import PART_SUFFIX
 from modules.replica import ReplicaServer, Schedule, widget
 from modules.replica.page import PageOptions
 from modules.service.config import WatchConfig
@@ -140,3 +141,20 @@ def make_watch(
     yield make
     for watch in made:
         watch.close()
+
+
+def assert_complete_files_have_one_row_each(root: Path, db: str) -> list[Path]:
+    """After a stop: some pictures were complete, none is a ``.part`` or hidden file,
+    and each has exactly one row in ``db``. The files."""
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    assert files, "no picture was complete before the signal"
+    assert not [
+        f for f in files if f.name.endswith(PART_SUFFIX) or f.name.startswith(".")
+    ]
+    models.configure(db)
+    rows = [
+        str(queries.image_location(r, root.resolve())) for r in queries.iter_images()
+    ]
+    assert sorted(rows) == [str(f.resolve()) for f in files]  # one row per file
+    assert len(rows) == len(set(rows))
+    return files
